@@ -98,6 +98,12 @@ _C.TRAIN.MIXED_PRECISION = "fp32"
 _C.TRAIN.CLIP_GRAD_NORM = 0.0
 # Accumulate gradients over this many steps (reach the paper's batch on few GPUs).
 _C.TRAIN.ACCUM_STEPS = 1
+# Keep BatchNorm layers in eval mode while training (frozen statistics; affine
+# parameters still learn): for tiny per-GPU batches and exact DDP-equivalence checks.
+_C.TRAIN.FREEZE_BN = False
+# Views used by the periodic validation during training (the final test uses TEST.*).
+_C.TRAIN.VAL_ENSEMBLE_VIEWS = 1
+_C.TRAIN.VAL_SPATIAL_CROPS = 1
 
 # ----------------------------------------------------------------------------
 # Solver
@@ -126,6 +132,8 @@ _C.TEST.BATCH_SIZE = 4
 _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 _C.TEST.NUM_SPATIAL_CROPS = 3
 _C.TEST.CHECKPOINT_FILE = ""
+# Split tools/test_net.py evaluates: "test" or "val" (Kinetics reports on val).
+_C.TEST.SPLIT = "test"
 
 # ----------------------------------------------------------------------------
 # Run
