@@ -32,7 +32,8 @@ _C.MODEL.CLASS_NAMES = ""
 # Data
 # ----------------------------------------------------------------------------
 _C.DATA = CfgNode()
-# "kinetics" | "ssv2" | "list" (path label) | "folder" (one folder per class) | "synthetic"
+# "kinetics" (official CSV or path-label list) | "ssv2" (official JSON or list) |
+# "list" (path label) | "folder" (one folder per class). The synthetic demo set is a "list".
 _C.DATA.DATASET = "list"
 # Root that relative video paths in the lists are resolved against.
 _C.DATA.PATH_TO_DATA_DIR = ""

@@ -1,0 +1,189 @@
+"""Datasets: training clips with bad-video replacement, multi-view test items.
+
+Items follow the engine contract (see :func:`build_dataset`). Decoders are
+opened inside ``__getitem__`` only, so the dataset is safe to fork into
+DataLoader workers; failure counts travel with the items (``n_failed``)
+because worker-side counters would be invisible to the engine.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from . import lists as L
+from .decoders import VideoError, read_frames
+from .sampling import SHORT_VIDEO_MODES, test_clips, train_clip
+from .transforms import swap_label, test_transform, train_transform
+
+logger = logging.getLogger("vidrec.data")
+SPLITS = ("train", "val", "test")
+DATASETS = ("list", "folder", "kinetics", "ssv2")
+
+
+def check_failure_rate(n_failed: int, n_loaded: int, max_rate: float) -> float:
+    """Fraction of failed video loads among all attempts; RuntimeError when above ``max_rate``."""
+    total = n_failed + n_loaded
+    rate = n_failed / total if total else 0.0
+    if rate > max_rate:
+        raise RuntimeError(f"{n_failed} of {total} video loads failed ({rate:.1%}), more than DATA.MAX_FAIL_RATE "
+                           f"= {max_rate:.1%}; run tools/check_videos.py on the list and remove the broken files")
+    return rate
+
+
+class VideoDataset(Dataset):
+    """Videos + labels; ``train=True`` gives random clips, else all test views of a video."""
+
+    def __init__(self, paths: Sequence[str], labels: Sequence[int], cfg, train: bool,
+                 class_names: Optional[List[str]] = None, num_classes: Optional[int] = None):
+        d, t = cfg.DATA, cfg.TEST
+        self.paths, self.labels, self.train = list(paths), [int(x) for x in labels], train
+        self.class_names = class_names
+        self.num_classes = int(num_classes if num_classes is not None else cfg.MODEL.NUM_CLASSES)
+        if d.SHORT_VIDEO not in SHORT_VIDEO_MODES:
+            raise ValueError(f"DATA.SHORT_VIDEO must be one of {SHORT_VIDEO_MODES}, got {d.SHORT_VIDEO!r}")
+        # Plain values only: the dataset is pickled into workers.
+        self.num_frames, self.rate, self.short = int(d.NUM_FRAMES), int(d.SAMPLING_RATE), d.SHORT_VIDEO
+        self.backend, self.fallback = d.DECODER, bool(d.DECODER_FALLBACK)
+        self.jitter, self.crop, self.flip = list(d.TRAIN_JITTER_SCALES), int(d.TRAIN_CROP_SIZE), bool(d.RANDOM_FLIP)
+        self.swap_pairs = [list(p) for p in d.FLIP_SWAP_PAIRS]
+        self.test_short, self.test_crop = int(d.TEST_SHORT_SIDE), int(d.TEST_CROP_SIZE)
+        self.num_views, self.num_crops = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
+        self.mean, self.std = list(d.MEAN), list(d.STD)
+        self.max_retries = int(d.MAX_RETRIES)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key):
+        if isinstance(key, (tuple, list)):
+            index, seed = int(key[0]), key[1]
+        else:
+            index, seed = int(key), None
+        return self._train_item(index, seed) if self.train else self._test_item(index)
+
+    # -- training
+    def load_clip(self, index: int, rng: np.random.Generator):
+        """One augmented clip of video ``index`` -> (clip, label); raises VideoError."""
+        frames, info = read_frames(self.paths[index],
+                                   lambda n: train_clip(n, self.num_frames, self.rate, rng, self.short),
+                                   backend=self.backend, fallback=self.fallback)
+        if "fallback_reason" in info:
+            logger.debug("%s: decoded with %s (%s)", self.paths[index], info["backend"], info["fallback_reason"])
+        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.mean, self.std)
+        label = swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]
+        return clip, label
+
+    def _train_item(self, index: int, seed):
+        rng = np.random.default_rng(seed)
+        n_failed = 0
+        for _ in range(self.max_retries + 1):
+            try:
+                clip, label = self.load_clip(index, rng)
+                return clip, label, index, n_failed
+            except VideoError as e:
+                n_failed += 1
+                logger.warning("skipping unreadable video %s (%s); using another sample", e.path, e.reason)
+                last = e
+                index = int(rng.integers(len(self)))
+        raise RuntimeError(f"{n_failed} videos in a row failed to load (DATA.MAX_RETRIES={self.max_retries}); "
+                           f"last: {last}. Check the list with tools/check_videos.py")
+
+    # -- testing
+    def load_views(self, index: int) -> torch.Tensor:
+        """All test views of video ``index`` (V, C, T, H, W), decoding the union of their frames once."""
+        plan = {}
+
+        def frames_needed(n: int):
+            plan["clips"] = test_clips(n, self.num_frames, self.rate, self.num_views, self.short)
+            plan["uniq"] = np.unique(plan["clips"])
+            return plan["uniq"]
+
+        frames, _ = read_frames(self.paths[index], frames_needed, backend=self.backend, fallback=self.fallback)
+        rows = np.searchsorted(plan["uniq"], plan["clips"])
+        return test_transform(frames, rows, self.test_short, self.test_crop, self.num_crops, self.mean, self.std)
+
+    def _test_item(self, index: int) -> Dict:
+        item = {"label": self.labels[index], "index": index, "error": "", "path": self.paths[index]}
+        try:
+            item["views"] = self.load_views(index)
+        except VideoError as e:
+            logger.warning("cannot evaluate video %s (%s)", e.path, e.reason)
+            item["views"] = torch.zeros((0, 3, self.num_frames, self.test_crop, self.test_crop))
+            item["error"] = e.reason
+        return item
+
+
+def collate_test(items: List[Dict]) -> Dict:
+    """Multi-view items -> one batch of all their clips; failed videos contribute no clips."""
+    counts = torch.tensor([it["views"].shape[0] for it in items], dtype=torch.long)
+    indices = torch.tensor([it["index"] for it in items], dtype=torch.long)
+    return {"clips": torch.cat([it["views"] for it in items]),
+            "video_index": torch.repeat_interleave(indices, counts),
+            "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+            "indices": indices,
+            "errors": [(it["index"], it["path"], it["error"]) for it in items if it["error"]]}
+
+
+def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> Optional[List[str]]:
+    if cfg.MODEL.CLASS_NAMES:
+        return L.read_class_names(L.find_list(cfg.MODEL.CLASS_NAMES))
+    if beside is not None and (beside.parent / "classes.txt").is_file():
+        return L.read_class_names(beside.parent / "classes.txt")
+    return L.read_class_names(L.LISTS_DIR / default) if default else None
+
+
+def build_dataset(cfg, split: str) -> VideoDataset:
+    """Dataset for ``split`` in {"train", "val", "test"} from ``cfg.DATA`` / ``cfg.TEST``.
+
+    train items: ``(clip (C,T,H,W), label, index, n_failed)``; key ``i`` or ``(i, seed)``.
+    val/test items: ``{"views", "label", "index", "error", "path"}``, batch with :func:`collate_test`.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    d = cfg.DATA
+    kind = d.DATASET
+    if kind not in DATASETS:
+        raise ValueError(f"DATA.DATASET must be one of {DATASETS}, got {kind!r}")
+    name = {"train": d.TRAIN_LIST, "val": d.VAL_LIST, "test": d.TEST_LIST or d.VAL_LIST}[split]
+    root = d.PATH_TO_DATA_DIR
+    class_names, src = None, None
+    if kind == "folder":
+        folder = L.resolve_under(root, name, d.ALLOW_OUTSIDE_ROOT) if name else os.path.abspath(root or ".")
+        rel, labels, class_names = L.scan_folder(folder)
+        rel = [os.path.relpath(os.path.join(folder, p), os.path.abspath(root or ".")) for p in rel]
+        src = folder
+    else:
+        src = L.find_list(name)
+        if kind == "kinetics" and L.is_kinetics_csv(src):
+            class_names = _class_names(cfg, "kinetics400_classes.txt")
+            rel, labels, missing = L.read_kinetics_csv(src, root, class_names)
+            if missing:
+                logger.warning("%s: %d of %d videos are missing under %s (skipped)", src, len(missing),
+                               len(missing) + len(rel), root)
+        elif kind == "ssv2" and src.suffix.lower() == ".json":
+            if not d.LABELS_FILE:
+                raise L.ListError("DATA.LABELS_FILE (something-something-v2-labels.json) is needed to read " + str(src))
+            labels_file = L.find_list(d.LABELS_FILE)
+            class_names = L.ssv2_class_names(labels_file)
+            rel, labels, missing = L.read_ssv2_json(src, labels_file, root or ".")
+            if missing:
+                logger.warning("%s: %d videos are missing under %s (skipped)", src, len(missing), root)
+        else:
+            rel, labels = L.read_path_label_list(src)
+            default = {"kinetics": "kinetics400_classes.txt", "ssv2": "ssv2_classes.txt"}.get(kind)
+            class_names = _class_names(cfg, default, beside=src)
+    if not rel:
+        raise L.ListError(f"{src}: no videos for split {split!r}")
+    n_cls = int(cfg.MODEL.NUM_CLASSES)
+    bad = [(p, y) for p, y in zip(rel, labels) if not 0 <= y < n_cls]
+    if bad:
+        raise L.ListError(f"{src}: {len(bad)} labels outside 0..{n_cls - 1} (MODEL.NUM_CLASSES={n_cls}), "
+                          f"e.g. {bad[0][0]} -> {bad[0][1]}")
+    paths = [L.resolve_under(root, p, d.ALLOW_OUTSIDE_ROOT) for p in rel]
+    return VideoDataset(paths, labels, cfg, train=(split == "train"), class_names=class_names, num_classes=n_cls)

@@ -1,0 +1,203 @@
+"""Video lists: generic ``path label`` files, folder-per-class trees, and the
+official Kinetics-400 CSV / Something-Something-v2 JSON annotations.
+
+Every reader returns ``(rel_paths, labels)``; paths are relative to the data
+root and are resolved (and checked not to escape it) by :func:`resolve_under`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+logger = logging.getLogger("vidrec.data")
+
+VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
+LISTS_DIR = Path(__file__).resolve().parents[2] / "data_lists"
+Rows = Tuple[List[str], List[int]]
+
+
+class ListError(ValueError):
+    """A list/annotation file that cannot be used (missing, empty, malformed)."""
+
+
+def find_list(name: str) -> Path:
+    """A list file as given, else under ``data_lists/``."""
+    if not name:
+        raise ListError("no list file configured for this split (DATA.TRAIN_LIST / VAL_LIST / TEST_LIST)")
+    for p in (Path(name).expanduser(), LISTS_DIR / name):
+        if p.is_file():
+            return p
+    raise ListError(f"list file not found: {name} (looked as given and under {LISTS_DIR})")
+
+
+def resolve_under(root: str, rel: str, allow_outside: bool = False) -> str:
+    """``root/rel``; refuses entries that escape ``root`` (absolute paths, "..") unless allowed."""
+    base = os.path.abspath(root or ".")
+    p = os.path.abspath(os.path.join(base, os.path.expanduser(rel)))
+    if not allow_outside and os.path.commonpath([base, p]) != base:
+        raise ListError(f"list entry {rel!r} points outside the data root {base}; "
+                        "set DATA.ALLOW_OUTSIDE_ROOT True to allow it")
+    return p
+
+
+def read_class_names(path) -> List[str]:
+    """One class name per line; index = line number."""
+    names = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    return [n for n in names if n]
+
+
+def _int(s: str) -> Optional[int]:
+    try:
+        return int(s.strip())
+    except ValueError:
+        return None
+
+
+def read_path_label_list(path) -> Rows:
+    """``path label`` lines, space or comma separated (paths may contain spaces),
+    optional header row, ``#`` comments and blank lines skipped."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    paths, labels, header_checked = [], [], False
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if "," in s:
+            row = next(csv.reader(io.StringIO(s)))
+            fields = [",".join(row[:-1]).strip(), row[-1]] if len(row) >= 2 else row
+        else:
+            fields = s.rsplit(None, 1)
+        lab = _int(fields[-1]) if len(fields) == 2 else None
+        if lab is None:
+            if not header_checked:
+                header_checked = True
+                continue  # header row
+            raise ListError(f"{path}:{n}: expected 'path label' with an integer label, got {line!r}")
+        header_checked = True
+        paths.append(fields[0].strip().strip('"'))
+        labels.append(lab)
+    return paths, labels
+
+
+def write_path_label_list(path, paths: Sequence[str], labels: Sequence[int]) -> None:
+    """CSV with a ``path,label`` header, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label"])
+    w.writerows(zip(paths, labels))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def scan_folder(root) -> Tuple[List[str], List[int], List[str]]:
+    """Folder-per-class tree -> (rel paths, labels, class names sorted alphabetically)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ListError(f"data folder not found: {root}")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    paths, labels = [], []
+    for i, c in enumerate(classes):
+        for dp, _, files in sorted(os.walk(root / c)):
+            for f in sorted(files):
+                if f.lower().endswith(VIDEO_EXTS):
+                    paths.append(os.path.relpath(os.path.join(dp, f), root))
+                    labels.append(i)
+    return paths, labels, classes
+
+
+def _index_files(root) -> Dict[str, List[str]]:
+    """file name -> relative paths of that name under root (one walk, no per-row stat)."""
+    idx: Dict[str, List[str]] = {}
+    for dp, _, files in os.walk(root):
+        for f in files:
+            idx.setdefault(f, []).append(os.path.relpath(os.path.join(dp, f), root))
+    return idx
+
+
+def is_kinetics_csv(path) -> bool:
+    with open(path, encoding="utf-8-sig") as f:
+        return "youtube_id" in f.readline()
+
+
+def read_kinetics_csv(path, root, class_names: Optional[Sequence[str]] = None) -> Tuple[List[str], List[int], List[str]]:
+    """Official K400 CSV (``label,youtube_id,time_start,time_end,split``) -> (rel paths, labels, missing).
+
+    Clips are found on disk as ``{id}_{start:06d}_{end:06d}.mp4`` (any video
+    extension), flat or under a class folder (name as is or with spaces -> ``_``).
+    Rows whose file is missing are skipped and returned in ``missing``.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ListError(f"{path}: no rows")
+    if "youtube_id" not in rows[0]:
+        raise ListError(f"{path}: not a Kinetics CSV (needs label,youtube_id,time_start,time_end columns)")
+    names = list(class_names) if class_names else sorted({r["label"] for r in rows})
+    lookup = {n: i for i, n in enumerate(names)}
+    lookup.update({n.replace(" ", "_"): i for i, n in enumerate(names)})
+    files = _index_files(root)
+    stems = {}
+    for name, rels in files.items():
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in VIDEO_EXTS:
+            stems.setdefault(stem, []).extend(rels)
+    paths, labels, missing = [], [], []
+    for n, r in enumerate(rows, 2):
+        cls = r["label"].strip()
+        if cls not in lookup:
+            raise ListError(f"{path}:{n}: class {cls!r} is not in the class list")
+        stem = f"{r['youtube_id']}_{int(float(r['time_start'])):06d}_{int(float(r['time_end'])):06d}"
+        cands = stems.get(stem, [])
+        pref = [c for c in cands if Path(c).parent.name in (cls, cls.replace(" ", "_"), "")]
+        if not cands:
+            missing.append(stem)
+            continue
+        paths.append((pref or cands)[0])
+        labels.append(lookup[cls])
+    return paths, labels, missing
+
+
+def ssv2_template_to_class(template: str) -> str:
+    return template.replace("[", "").replace("]", "")
+
+
+def read_ssv2_json(path, labels_file, root=None) -> Tuple[List[str], List[int], List[str]]:
+    """Official SSv2 train/validation JSON + labels JSON -> (rel paths ``{id}.webm``, labels, missing)."""
+    with open(labels_file, encoding="utf-8") as f:
+        lookup = {k: int(v) for k, v in json.load(f).items()}
+    with open(path, encoding="utf-8") as f:
+        items = json.load(f)
+    if not items:
+        raise ListError(f"{path}: no entries")
+    paths, labels, missing = [], [], []
+    for it in items:
+        if "template" not in it:
+            raise ListError(f"{path}: entry {it.get('id')} has no template (test split JSONs carry no labels)")
+        cls = ssv2_template_to_class(it["template"])
+        if cls not in lookup:
+            raise ListError(f"{path}: template {cls!r} (id {it['id']}) is not in {labels_file}")
+        rel = f"{it['id']}.webm"
+        if root is not None and not os.path.exists(os.path.join(root, rel)):
+            missing.append(rel)
+            continue
+        paths.append(rel)
+        labels.append(lookup[cls])
+    return paths, labels, missing
+
+
+def ssv2_class_names(labels_file) -> List[str]:
+    """Class names in id order from the SSv2 labels JSON."""
+    with open(labels_file, encoding="utf-8") as f:
+        d = json.load(f)
+    names = [""] * (max(int(v) for v in d.values()) + 1)
+    for k, v in d.items():
+        names[int(v)] = k
+    return names

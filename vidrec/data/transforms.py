@@ -1,0 +1,105 @@
+"""Spatial transforms on uint8 frames (T, H, W, 3) -> float32 clips (C, T, H, W).
+
+Work happens on the smallest tensor: training crops the source region in
+uint8 and resizes only that region; testing resizes each decoded frame once
+(in uint8) and slices all spatial crops from it. Conversion to float and
+normalisation come last.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def resize_uint8(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, h, w, 3) uint8, bilinear with antialiasing."""
+    if tuple(frames.shape[1:3]) == tuple(size):
+        return frames
+    x = frames.permute(0, 3, 1, 2)  # NCHW view of channels-last memory: no copy
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return x.permute(0, 2, 3, 1)
+
+
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (..., T, H, W, 3) -> float32 (..., C, T, H, W), scaled to [0, 1] then normalised."""
+    x = frames.movedim(-1, -4).float().div_(255.0)
+    shape = (3, 1, 1, 1)
+    return x.sub_(torch.tensor(mean, dtype=x.dtype).view(shape)).div_(torch.tensor(std, dtype=x.dtype).view(shape))
+
+
+def scaled_size(h: int, w: int, short_side: int) -> Tuple[int, int]:
+    """(h, w) after scaling the shorter side to ``short_side`` (aspect kept)."""
+    f = short_side / min(h, w)
+    return (short_side, max(short_side, round(w * f))) if h <= w else (max(short_side, round(h * f)), short_side)
+
+
+def crop_resized(frames: torch.Tensor, short_side: int, y: int, x: int, size: int) -> torch.Tensor:
+    """The ``size`` x ``size`` window at (y, x) of the frames resized to ``short_side``,
+    computed by resizing only the source region under the window (+1 px margin)."""
+    h, w = frames.shape[1:3]
+    rh, rw = scaled_size(h, w, short_side)
+    fy, fx = rh / h, rw / w
+    y0, x0 = max(0, math.floor(y / fy) - 1), max(0, math.floor(x / fx) - 1)
+    y1, x1 = min(h, math.ceil((y + size) / fy) + 1), min(w, math.ceil((x + size) / fx) + 1)
+    region = frames[:, y0:y1, x0:x1]
+    # Resize the region at the full image's scale, then cut the exact window.
+    ry, rx = round(y0 * fy), round(x0 * fx)
+    out_h, out_w = max(size, round(y1 * fy) - ry), max(size, round(x1 * fx) - rx)
+    region = resize_uint8(region, (out_h, out_w))
+    oy, ox = min(max(0, y - ry), out_h - size), min(max(0, x - rx), out_w - size)
+    return region[:, oy:oy + size, ox:ox + size]
+
+
+def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequence[int], crop: int,
+                    flip: bool, mean, std) -> Tuple[torch.Tensor, bool]:
+    """Random short-side scale in ``jitter`` (inclusive), random ``crop`` square, optional
+    horizontal flip with p=0.5 -> (clip (C, T, crop, crop), flipped)."""
+    lo, hi = int(jitter[0]), int(jitter[-1])
+    if crop > lo:
+        raise ValueError(f"DATA.TRAIN_CROP_SIZE {crop} is larger than the smallest jitter scale {lo}")
+    s = int(rng.integers(lo, hi + 1))
+    rh, rw = scaled_size(frames.shape[1], frames.shape[2], s)
+    y, x = int(rng.integers(0, rh - crop + 1)), int(rng.integers(0, rw - crop + 1))
+    flipped = bool(flip and rng.random() < 0.5)
+    out = crop_resized(frames, s, y, x, crop)
+    if flipped:
+        out = out.flip(2)
+    return normalize(out, mean, std), flipped
+
+
+def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
+    """(y, x) of ``num_crops`` crops spread along the long side (left/centre/right or
+    top/centre/bottom), centred on the short side; one crop is the centre crop."""
+    long_is_w = rw >= rh
+    lmax, smax = (rw, rh) if long_is_w else (rh, rw)
+    along = [(lmax - crop) // 2] if num_crops == 1 else [int(v) for v in np.round(np.linspace(0, lmax - crop, num_crops))]
+    across = (smax - crop) // 2
+    return [(across, a) if long_is_w else (a, across) for a in along]
+
+
+def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int,
+                   mean, std) -> torch.Tensor:
+    """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them ->
+    views (V_t * num_crops, C, T, crop, crop); view v = clip v // num_crops, crop v % num_crops."""
+    if crop > short_side:
+        raise ValueError(f"DATA.TEST_CROP_SIZE {crop} is larger than DATA.TEST_SHORT_SIDE {short_side}")
+    rh, rw = scaled_size(frames.shape[1], frames.shape[2], short_side)
+    small = resize_uint8(frames, (rh, rw)).contiguous()  # each decoded frame resized once
+    idx = torch.as_tensor(np.asarray(clips), dtype=torch.long)
+    views = [small[idx[t], y:y + crop, x:x + crop]
+             for t in range(idx.shape[0]) for (y, x) in spatial_crop_offsets(rh, rw, crop, num_crops)]
+    return normalize(torch.stack(views), mean, std)
+
+
+def swap_label(label: int, pairs: Optional[Sequence[Sequence[int]]]) -> int:
+    """Label of a horizontally flipped clip: swap left/right class pairs (SSv2)."""
+    for a, b in pairs or ():
+        if label == a:
+            return int(b)
+        if label == b:
+            return int(a)
+    return label
