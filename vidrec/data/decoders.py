@@ -164,19 +164,20 @@ def _read_pyav(path: str, indices: Indices) -> Tuple[np.ndarray, Dict]:
         info = {"backend": "pyav", "fps": fps, "num_frames": max(n, seen)}
         if reached_end:
             info["num_frames"] = seen  # the real end is known now
-        if not got and uniq.size:
-            raise VideoError(path, "no frame could be decoded")
         missing = [i for i in uniq.tolist() if i not in got]
-        if missing and callable(indices) and reached_end and seen > 0:
-            # Header promised more frames than exist: re-plan the clip on the real count.
-            idx = np.asarray(indices(seen), dtype=np.int64)
+        if missing and reached_end and seen > 0:
+            # The header promised more frames than exist: re-plan the clip on the real
+            # count, or clamp fixed ids to the real last frame, and decode again.
+            if callable(indices):
+                idx = np.asarray(indices(seen), dtype=np.int64)
+            else:
+                info["clamped"] = int((idx >= seen).sum())
+                idx = np.minimum(idx, seen - 1)
             uniq = np.unique(idx)
             got, *_ = _pyav_decode(path, uniq)
             missing = [i for i in uniq.tolist() if i not in got]
-        if missing:  # fixed indices beyond the real end: clamp to the last decoded frame
-            last = max(got)
-            idx = np.minimum(idx, last)
-            info["clamped"] = len(missing)
+        if missing:
+            raise VideoError(path, f"frames {missing[:3]} could not be decoded" if got else "no frame could be decoded")
         frames = np.stack([got[int(i)] for i in idx]) if idx.size else np.zeros((0, 1, 1, 3), np.uint8)
     except VideoError:
         raise

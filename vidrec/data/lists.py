@@ -201,3 +201,24 @@ def ssv2_class_names(labels_file) -> List[str]:
     for k, v in d.items():
         names[int(v)] = k
     return names
+
+
+def build_list(dataset: str, annotations, root, out, labels_file: str = "", classes_file: str = "",
+               missing_file: Optional[str] = None) -> Dict:
+    """Official annotations + video root -> ``out`` (``path,label`` CSV) and a missing-videos file."""
+    if dataset == "kinetics":
+        names = read_class_names(classes_file or LISTS_DIR / "kinetics400_classes.txt")
+        paths, labels, missing = read_kinetics_csv(annotations, root, names)
+    elif dataset == "ssv2":
+        if not labels_file:
+            raise ListError("SSv2 needs the labels JSON (--labels something-something-v2-labels.json)")
+        paths, labels, missing = read_ssv2_json(annotations, labels_file, root)
+    else:
+        raise ListError(f"unknown dataset {dataset!r} (kinetics or ssv2)")
+    write_path_label_list(out, paths, labels)
+    res = {"out": str(out), "found": len(paths), "missing": len(missing), "missing_file": ""}
+    if missing:
+        res["missing_file"] = missing_file or str(out) + ".missing.txt"
+        Path(res["missing_file"]).write_text("".join(m + "\n" for m in missing))
+        logger.warning("%d of %d annotated videos are missing under %s", len(missing), len(missing) + len(paths), root)
+    return res

@@ -76,7 +76,7 @@ def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
     top/centre/bottom), centred on the short side; one crop is the centre crop."""
     long_is_w = rw >= rh
     lmax, smax = (rw, rh) if long_is_w else (rh, rw)
-    along = [(lmax - crop) // 2] if num_crops == 1 else [int(v) for v in np.round(np.linspace(0, lmax - crop, num_crops))]
+    along = [(lmax - crop) // 2] if num_crops == 1 else [(lmax - crop) * i // (num_crops - 1) for i in range(num_crops)]
     across = (smax - crop) // 2
     return [(across, a) if long_is_w else (a, across) for a in along]
 

@@ -107,3 +107,22 @@ def summary_line(rows: List[Dict]) -> str:
     fb = sum(bool(r["ok"] and r["reason"]) for r in rows)
     return (f"checked {len(rows)} videos: {len(rows) - bad} ok, {bad} failed"
             f" ({bad / max(1, len(rows)):.1%}), {fb} readable only by the fallback decoder")
+
+
+def collect_paths(inputs: Iterable[str], root: str = "") -> List[str]:
+    """Video paths from folders (recursive), official Kinetics CSVs (every row's expected
+    file, missing ones included so they are reported) or ``path label`` lists."""
+    from .lists import VIDEO_EXTS, is_kinetics_csv, read_path_label_list
+
+    out: List[str] = []
+    for inp in inputs:
+        if os.path.isdir(inp):
+            for dp, _, files in sorted(os.walk(inp)):
+                out += [os.path.join(dp, f) for f in sorted(files) if f.lower().endswith(VIDEO_EXTS)]
+        elif is_kinetics_csv(inp):
+            from .lists import read_kinetics_csv
+            rel, _, missing = read_kinetics_csv(inp, root or ".")
+            out += [os.path.join(root, r) for r in rel] + [os.path.join(root, m + ".mp4") for m in missing]
+        else:
+            out += [os.path.join(root, r) for r in read_path_label_list(inp)[0]]
+    return out
