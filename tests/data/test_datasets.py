@@ -1,0 +1,176 @@
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from vidrec.data import ListError, build_dataset, check_failure_rate, collate_test, datasets
+from conftest import use_synth, write_video
+
+
+def test_train_items_and_seed(small_cfg, synth):
+    ds = build_dataset(use_synth(small_cfg, synth), "train")
+    assert len(ds) == 12 and ds.num_classes == 4 and ds.labels == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert ds.class_names == ["moving left", "moving right", "growing", "shrinking"]
+    assert all(Path(p).is_file() for p in ds.paths)
+    clip, label, index, n_failed = ds[(4, 123)]
+    assert clip.shape == (3, 8, 56, 56) and clip.dtype == torch.float32
+    assert (label, index, n_failed) == (1, 4, 0)
+    again = ds[(4, 123)]
+    assert torch.equal(clip, again[0])
+    assert not torch.equal(clip, ds[(4, 124)][0])
+    assert ds[4][0].shape == clip.shape  # int key: fresh randomness
+
+
+def test_bad_video_is_replaced_and_counted(small_cfg, synth, vids, caplog):
+    ds = build_dataset(use_synth(small_cfg, synth), "train")
+    ds.paths[0] = vids["text"]
+    with caplog.at_level(logging.WARNING, logger="vidrec.data"):
+        clip, label, index, n_failed = ds[(0, 5)]
+    assert index != 0 and n_failed >= 1 and label == ds.labels[index]
+    assert vids["text"] in caplog.text
+    ds.paths = [vids["zero"]] * len(ds)
+    with pytest.raises(RuntimeError, match="4 videos in a row failed"):
+        ds[(0, 1)]
+
+
+def test_failure_rate():
+    assert check_failure_rate(1, 99, 0.05) == pytest.approx(0.01)
+    assert check_failure_rate(0, 0, 0.05) == 0.0
+    with pytest.raises(RuntimeError, match="10 of 100 video loads failed"):
+        check_failure_rate(10, 90, 0.05)
+
+
+def test_test_items_views_and_collate(small_cfg, synth, vids, monkeypatch):
+    cfg = use_synth(small_cfg, synth)
+    ds = build_dataset(cfg, "val")
+    calls = []
+    real = datasets.read_frames
+    monkeypatch.setattr(datasets, "read_frames", lambda p, idx, **kw: calls.append(p) or real(p, idx, **kw))
+    item = ds[0]
+    # 32 frames, 8x2 clips (span 15): 18 start positions -> 10 clips x 3 crops, one decode call.
+    assert item["views"].shape == (30, 3, 8, 48, 48) and item["error"] == "" and len(calls) == 1
+    ds.paths[1] = vids["random"]
+    bad = ds[1]
+    assert bad["views"].shape[0] == 0 and bad["error"] and bad["path"] == vids["random"]
+    b = collate_test([item, bad, ds[2]])
+    assert b["clips"].shape == (60, 3, 8, 48, 48)
+    assert b["video_index"].tolist() == [0] * 30 + [2] * 30
+    assert b["labels"].tolist() == [0, 0, 1] and b["indices"].tolist() == [0, 1, 2]
+    assert b["errors"] == [(1, vids["random"], bad["error"])]
+
+
+def test_union_decoded_once(small_cfg, synth, monkeypatch):
+    cfg = use_synth(small_cfg, synth)
+    cfg.DATA.SAMPLING_RATE = 1
+    ds = build_dataset(cfg, "test")
+    asked = []
+    real = datasets.read_frames
+
+    def spy(p, idx, **kw):
+        x, info = real(p, idx, **kw)
+        asked.append(x.shape[0])
+        return x, info
+
+    monkeypatch.setattr(datasets, "read_frames", spy)
+    assert ds[0]["views"].shape[0] == 30
+    assert asked == [32]  # 10 clips x 8 frames = 80 frame reads, 32 distinct frames decoded
+
+
+def test_label_aware_flip(small_cfg, synth):
+    cfg = use_synth(small_cfg, synth)
+    cfg.DATA.FLIP_SWAP_PAIRS = [[0, 1]]
+    ds = build_dataset(cfg, "train")
+    labels = {ds[(0, s)][1] for s in range(16)}
+    assert labels == {0, 1}
+    cfg.DATA.RANDOM_FLIP = False
+    ds = build_dataset(cfg, "train")
+    assert {ds[(0, s)][1] for s in range(8)} == {0}
+
+
+def test_dataloader_two_workers(small_cfg, synth):
+    cfg = use_synth(small_cfg, synth)
+    ds = build_dataset(cfg, "train")
+    keys = [(i, 1000 + i) for i in range(8)]
+    dl = DataLoader(ds, batch_size=4, sampler=keys, num_workers=2)
+    batches = list(dl)
+    clips = torch.cat([b[0] for b in batches])
+    assert clips.shape == (8, 3, 8, 56, 56)
+    assert torch.equal(clips[3], ds[keys[3]][0])  # same sample in the main process and a worker
+    assert torch.cat([b[3] for b in batches]).sum() == 0
+    tl = DataLoader(build_dataset(cfg, "test"), batch_size=3, num_workers=2, collate_fn=collate_test)
+    tb = list(tl)
+    assert sum(b["clips"].shape[0] for b in tb) == 8 * 30 and tb[0]["clips"].shape[1:] == (3, 8, 48, 48)
+
+
+def test_build_errors(small_cfg, synth, tmp_path):
+    cfg = use_synth(small_cfg, synth)
+    cfg.DATA.TRAIN_LIST = str(tmp_path / "missing.csv")
+    with pytest.raises(ListError, match="missing.csv"):
+        build_dataset(cfg, "train")
+    (tmp_path / "empty.csv").write_text("path,label\n")
+    cfg.DATA.TRAIN_LIST = str(tmp_path / "empty.csv")
+    with pytest.raises(ListError, match="no videos"):
+        build_dataset(cfg, "train")
+    cfg.DATA.TRAIN_LIST = synth["train"]
+    cfg.MODEL.NUM_CLASSES = 3
+    with pytest.raises(ListError, match=r"outside 0..2 \(MODEL.NUM_CLASSES=3\)"):
+        build_dataset(cfg, "train")
+    cfg.MODEL.NUM_CLASSES = 4
+    (tmp_path / "escape.csv").write_text("../outside.mp4 0\n")
+    cfg.DATA.TRAIN_LIST = str(tmp_path / "escape.csv")
+    with pytest.raises(ListError, match="ALLOW_OUTSIDE_ROOT"):
+        build_dataset(cfg, "train")
+    cfg.DATA.ALLOW_OUTSIDE_ROOT = True
+    assert build_dataset(cfg, "train").paths[0] == str(Path(synth["root"]).parent / "outside.mp4")
+    with pytest.raises(ValueError, match="split"):
+        build_dataset(cfg, "training")
+
+
+def test_folder_kinetics_ssv2(small_cfg, vids, tmp_path):
+    cfg = small_cfg
+    for c in ("jump", "run"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+        shutil.copy(vids["h264"], tmp_path / "train" / c / "a.mp4")
+    cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.TRAIN_LIST = "folder", str(tmp_path), "train"
+    ds = build_dataset(cfg, "train")
+    assert ds.class_names == ["jump", "run"] and ds.labels == [0, 1] and ds[(1, 0)][1] == 1
+    # Kinetics official CSV: class ids from data_lists/kinetics400_classes.txt
+    k = tmp_path / "k400"
+    (k / "zumba").mkdir(parents=True)
+    shutil.copy(vids["h264"], k / "zumba" / "abc_000001_000011.mp4")
+    (tmp_path / "k.csv").write_text("label,youtube_id,time_start,time_end,split\nzumba,abc,1,11,val\n"
+                                    "abseiling,gone,0,10,val\n")
+    cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.VAL_LIST = "kinetics", str(k), str(tmp_path / "k.csv")
+    cfg.MODEL.NUM_CLASSES = 400
+    ds = build_dataset(cfg, "val")
+    assert len(ds) == 1 and ds.labels == [399] and len(ds.class_names) == 400
+    assert ds[0]["views"].shape[0] > 0
+    # SSv2 official JSON + labels file; VP9 webm
+    s = tmp_path / "ssv2"
+    s.mkdir()
+    shutil.copy(vids["vp9"], s / "7.webm")
+    (tmp_path / "labels.json").write_text('{"Pushing something from left to right": "93"}')
+    (tmp_path / "train.json").write_text('[{"id": "7", "template": "Pushing [something] from left to right"}]')
+    cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR = "ssv2", str(s)
+    cfg.DATA.TRAIN_LIST, cfg.DATA.LABELS_FILE = str(tmp_path / "train.json"), str(tmp_path / "labels.json")
+    cfg.MODEL.NUM_CLASSES = 174
+    ds = build_dataset(cfg, "train")
+    assert ds.labels == [93] and ds[(0, 3)][0].shape == (3, 8, 56, 56)
+
+
+def test_real_samples_test_pipeline(small_cfg, samples, tmp_path):
+    names = ["demo.mp4", "test.avi", "flipping_a_pancake.mkv", "video_90.mov", "unordered.mov", "corrupted.mp4"]
+    (tmp_path / "l.txt").write_text("".join(f"{n} 0\n" for n in names))
+    cfg = small_cfg
+    cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.TEST_LIST = str(samples), str(tmp_path / "l.txt")
+    cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE = 8, 8
+    ds = build_dataset(cfg, "test")
+    items = [ds[i] for i in range(len(ds))]
+    assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3- and 4-frame videos: 1 clip
+    assert items[3]["views"].shape[-2:] == (48, 48)
+    assert items[5]["views"].shape[0] == 0 and "corrupted.mp4" not in items[5]["error"]  # reason only
+    assert collate_test(items)["errors"][0][1].endswith("corrupted.mp4")

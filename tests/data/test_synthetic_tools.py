@@ -1,0 +1,98 @@
+import json
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidrec.data import check_videos, make_synthetic_dataset, read_frames
+from vidrec.data import video_check
+from vidrec.data.lists import read_path_label_list
+from vidrec.data.synthetic import main as synth_main, render_video
+from conftest import REPO
+
+
+def test_synthetic_lists_determinism_idempotency(tmp_path, synth):
+    r = make_synthetic_dataset(tmp_path / "a", 4, (3, 2, 2), num_frames=32)
+    assert r["num_classes"] == 4 and Path(r["classes"]).read_text().splitlines()[2] == "growing"
+    paths, labels = read_path_label_list(r["train"])
+    assert len(paths) == 12 and labels == sorted(labels) and not os.path.isabs(paths[0])
+    x, info = read_frames(Path(r["root"]) / paths[0], range(32))
+    assert x.shape == (32, 64, 64, 3) and info["backend"] == "decord"
+    y, _ = read_frames(Path(synth["root"]) / paths[0], range(32))  # same seed elsewhere: same video
+    assert (x == y).all()
+    mtime = os.path.getmtime(Path(r["root"]) / paths[0])
+    assert make_synthetic_dataset(tmp_path / "a", 4, (3, 2, 2), num_frames=32) == r
+    assert os.path.getmtime(Path(r["root"]) / paths[0]) == mtime  # reused, not rewritten
+    assert not list(Path(r["root"]).rglob("*.tmp*"))
+
+
+def _object_track(frames):
+    """Centroid x/y and area of pixels far from the per-pixel temporal median (the static background)."""
+    f = frames.astype(np.float32)
+    diff = np.abs(f - np.median(f, axis=0)).sum(-1) > 60
+    ys, xs = np.mgrid[0:f.shape[1], 0:f.shape[2]]
+    area = diff.sum((1, 2))
+    return (diff * xs).sum((1, 2)) / np.maximum(area, 1), (diff * ys).sum((1, 2)) / np.maximum(area, 1), area
+
+
+def test_synthetic_classes_differ_only_in_motion():
+    for seed in range(3):
+        fr = {c: render_video(c, np.random.default_rng([seed, c]), (64, 64), 32) for c in range(6)}
+        left, right, grow, shrink = (_object_track(fr[c]) for c in range(4))
+        assert left[0][-1] < left[0][0] and right[0][-1] > right[0][0]
+        up, down = _object_track(fr[4]), _object_track(fr[5])
+        assert up[1][-1] < up[1][0] and down[1][-1] > down[1][0]
+        assert (fr[2][0] != fr[2][-1]).any() and (fr[3][0] != fr[3][-1]).any()
+
+
+def test_synthetic_cli(tmp_path):
+    synth_main([str(tmp_path / "s"), "--num-classes", "2", "--per-class", "1", "1", "1", "--frames", "8"])
+    assert len(read_path_label_list(tmp_path / "s" / "test.csv")[0]) == 2
+
+
+def test_check_videos_report_and_quarantine(tmp_path, vids):
+    paths = [vids["h264"], vids["av1"], vids["zero"], vids["text"], vids["missing"]]
+    rows = check_videos(paths, workers=2, report=tmp_path / "r.json", quarantine=tmp_path / "q.txt", progress=False)
+    assert [r["ok"] for r in rows] == [True, True, False, False, False]
+    assert rows[0]["frames"] == 40 and rows[0]["width"] == 64 and rows[0]["backend"] == "decord"
+    assert rows[1]["backend"] == "pyav" and "fallback" in rows[1]["reason"]
+    assert "file not found" in rows[4]["reason"]
+    assert (tmp_path / "q.txt").read_text().splitlines() == paths[2:]
+    assert json.loads((tmp_path / "r.json").read_text())[0]["fps"] == 25.0
+    assert video_check.summary_line(rows).startswith("checked 5 videos: 2 ok, 3 failed")
+
+
+def test_check_one_time_limit(monkeypatch, vids):
+    import time
+    monkeypatch.setattr(video_check, "probe", lambda *a, **k: time.sleep(5))
+    row = video_check.check_one(vids["h264"], timeout=0.2)
+    assert not row["ok"] and row["reason"].startswith("timeout")
+
+
+def test_tools_cli(tmp_path, vids, capsys):
+    lst = tmp_path / "l.txt"
+    lst.write_text(f"{Path(vids['h264']).name} 0\n{Path(vids['text']).name} 1\n")
+    cmd = [sys.executable, str(REPO / "tools" / "check_videos.py"), str(lst), "--root", str(Path(vids["h264"]).parent),
+           "--workers", "1", "--report", str(tmp_path / "r.csv"), "--quarantine", str(tmp_path / "q.txt")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 1 and "checked 2 videos: 1 ok, 1 failed" in res.stdout
+    assert (tmp_path / "q.txt").read_text().strip().endswith("text.mp4")
+    assert (tmp_path / "r.csv").read_text().startswith("path,ok,reason,frames,fps,width,height")
+    build = runpy.run_path(str(REPO / "tools" / "build_lists.py"))["main"]  # in-process: no second torch import
+    with pytest.raises(SystemExit) as e:
+        build(["--help"])
+    assert e.value.code == 0 and "--annotations" in capsys.readouterr().out
+    root = tmp_path / "ssv2"
+    root.mkdir()
+    (root / "5.webm").write_bytes(b"x")
+    (tmp_path / "labels.json").write_text('{"Dropping something": "3"}')
+    (tmp_path / "val.json").write_text('[{"id": "5", "template": "Dropping [something]"}, '
+                                       '{"id": "6", "template": "Dropping [something]"}]')
+    assert build(["ssv2", "--annotations", str(tmp_path / "val.json"), "--labels", str(tmp_path / "labels.json"),
+                  "--root", str(root), "--out", str(tmp_path / "out.csv")]) == 0
+    assert "1 videos, 1 of 2 missing" in capsys.readouterr().out
+    assert read_path_label_list(tmp_path / "out.csv") == (["5.webm"], [3])
