@@ -144,6 +144,9 @@ _C.RNG_SEED = 0
 # "auto" (cuda when available), "cpu", "cuda".
 _C.DEVICE = "auto"
 _C.LOG_PERIOD = 10
+# CPU threads for torch in each process (0: PyTorch's default). On a busy or small
+# machine 1-2 threads avoid oversubscription (dramatically slower otherwise).
+_C.NUM_THREADS = 0
 
 
 def get_cfg() -> CfgNode:
