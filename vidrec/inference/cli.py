@@ -1,0 +1,58 @@
+"""Shared command-line plumbing of tools/predict.py, extract_features.py and export.py."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from typing import List, Sequence, Tuple
+
+_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
+
+
+def is_config_key(token: str) -> bool:
+    """A ``KEY`` of a ``KEY VALUE`` override (upper-case, dotted, a known top-level key)."""
+    if not _KEY.match(token):
+        return False
+    from ..config.defaults import get_cfg
+
+    return token.split(".")[0] in get_cfg()
+
+
+def split_inputs_opts(tokens: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Positional tokens -> (inputs, overrides): overrides start at the first config key."""
+    tokens = list(tokens)
+    for i, t in enumerate(tokens):
+        if is_config_key(t) and not os.path.exists(t):
+            return tokens[:i], tokens[i:]
+    return tokens, []
+
+
+def add_model_args(p: argparse.ArgumentParser, weights_required: bool = True) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--cfg", dest="cfg_file", required=True,
+                   help="YAML config of the trained model: a path, or a bare name under configs/")
+    g.add_argument("--weights", required=weights_required, default=None,
+                   help="trained weights: a checkpoint (.pt) or model_final.safetensors")
+    g.add_argument("--device", default=None, help="auto (GPU if present), cpu, cuda, cuda:N (default: DEVICE)")
+    g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
+
+
+def build_predictor(args, opts: Sequence[str], device=None):
+    from .predictor import Predictor
+
+    return Predictor(args.cfg_file, args.weights, device=device or args.device, batch_size=args.batch_size,
+                     opts=opts)
+
+
+def setup_logging(quiet: bool = False) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+def fail(msg: str, code: int = 2) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+SETUP_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
