@@ -56,7 +56,7 @@ def annotate_video(result: Dict, out_path: str, codec: str = "libx264") -> str:
     font, stream, hint = None, None, 0
     with av.open(str(out_path), "w") as out:
         for f, frame in reader:
-            img = to_rgb(frame)
+            img = to_rgb(frame, reader.reformatter)
             h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2  # yuv420p needs even sizes
             img = np.ascontiguousarray(img[:h, :w])
             if stream is None:

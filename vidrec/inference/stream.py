@@ -26,9 +26,12 @@ from ..data.transforms import resize_uint8, scaled_size, spatial_crop_offsets
 from .windows import Window, hop_frames, make_window, window_indices
 
 
-def to_rgb(frame) -> np.ndarray:
-    """A PyAV frame -> (H, W, 3) uint8 RGB, display rotation applied."""
-    return _rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0))
+def to_rgb(frame, reformatter=None) -> np.ndarray:
+    """A PyAV frame -> (H, W, 3) uint8 RGB, display rotation applied. Pass a reused
+    ``av.video.reformatter.VideoReformatter`` (``FrameReader.reformatter``): creating
+    the colour converter anew for every frame costs more than decoding small videos."""
+    rgb = reformatter.reformat(frame, format="rgb24") if reformatter is not None else frame.reformat(format="rgb24")
+    return np.ascontiguousarray(_rotate(rgb.to_ndarray(), getattr(frame, "rotation", 0)))  # rows may be padded
 
 
 class FrameReader:
@@ -38,6 +41,7 @@ class FrameReader:
         self.path = str(path)
         _check_file(self.path)
         self.fps, self.header_frames, self.frames_read, self.warning = 0.0, 0, 0, ""
+        self.reformatter = None
         try:
             import av
 
@@ -52,14 +56,16 @@ class FrameReader:
 
     def __iter__(self):
         import av
+        from av.video.reformatter import VideoReformatter
 
+        self.reformatter = VideoReformatter()
         try:
             container = av.open(self.path, metadata_errors="ignore")
         except Exception as e:
             raise VideoError(self.path, "pyav: " + _reason(e)) from None
         with container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream.thread_type = "AUTO"  # frame threads: faster on real footage
             it = container.decode(stream)
             while True:
                 try:
@@ -113,7 +119,7 @@ class ClipStream:
         return any((f - s) % self.rate == 0 for s in range(s0, f + 1, self.hop) if s + self.span > f)
 
     def _prepare(self, frame) -> torch.Tensor:
-        img = torch.from_numpy(to_rgb(frame))
+        img = torch.from_numpy(to_rgb(frame, self.reader.reformatter))
         rh, rw = scaled_size(img.shape[0], img.shape[1], self.short_side)
         (y, x), = spatial_crop_offsets(rh, rw, self.crop, 1)
         small = resize_uint8(img[None], (rh, rw))[0]
