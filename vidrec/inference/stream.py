@@ -133,6 +133,11 @@ class ClipStream:
         buf: Dict[int, torch.Tensor] = {}
         next_start, k, last_start = 0, 0, None
         for f, frame in self.reader:
+            # Drop what no window can use any more: pending windows start at next_start or
+            # later, an end-aligned one at (video length - span) > f - span.
+            keep_from = min(next_start, f + 1 - self.span) if self.cover_end else next_start
+            for old in [i for i in buf if i < keep_from]:
+                del buf[old]
             if self._needed(f):
                 buf[f] = self._prepare(frame)
                 self.stats["converted"] += 1
@@ -140,9 +145,6 @@ class ClipStream:
             while next_start + self.span - 1 <= f:
                 yield self._clip(buf, k, next_start, f + 1)
                 last_start, next_start, k = next_start, next_start + self.hop, k + 1
-            keep_from = min(next_start, f + 1 - self.span) if self.cover_end else next_start
-            for old in [i for i in buf if i < keep_from]:
-                del buf[old]
         n = self.num_frames_decoded = self.reader.frames_read
         if n == 0:
             raise VideoError(self.path, "no frame could be decoded")
