@@ -1,0 +1,29 @@
+"""Folded-BN inference path equals the eager model."""
+import pytest
+import torch
+from torch import nn
+
+from vidrec.models import create
+from vidrec.models.fuse import fold_batchnorm
+
+from .helpers import randomize_bn
+
+
+def count_bn(model):
+    return sum(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+
+
+@pytest.mark.parametrize("name, left", [("resnet3d_50", 0), ("iresnet3d_50", 12), ("resstage3d_18", 4),
+                                        ("iresnet3d_34", 12), ("preact_resnet3d_18", 17)])
+def test_folded_model_matches_eager(name, left):
+    """Only BNs without a conv right before them stay (BN0 and the End block's BN)."""
+    torch.manual_seed(0)
+    model = randomize_bn(create(name, num_classes=10, width_mult=0.25)).eval()
+    folded = fold_batchnorm(model)
+    assert count_bn(folded) == left and count_bn(model) > left  # the original is untouched
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.inference_mode():
+        ref, out = model(x), folded(x)
+        cl = folded.to(memory_format=torch.channels_last_3d)(x.contiguous(memory_format=torch.channels_last_3d))
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(cl, ref, rtol=1e-4, atol=1e-4)
