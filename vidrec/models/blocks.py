@@ -74,20 +74,27 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1x1 -> 3x3x3 (carries the stride) -> 1x1x1, ReLU after the addition."""
+    """1x1x1 -> 3x3x3 (carries the stride) -> 1x1x1, ReLU after the addition.
+
+    ``width``/``groups`` make it a ResNeXt block (wide grouped 3x3x3) and
+    ``expansion`` (output = planes * expansion) a ResGroup block (output
+    narrower than the grouped conv).
+    """
     expansion = 4
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
-                 groups: int = 1, width: Optional[int] = None, **_):
+                 groups: int = 1, width: Optional[int] = None,
+                 expansion: Optional[int] = None, **_):
         super().__init__()
         width = width or planes
+        cout = planes * (expansion or self.expansion)
         self.conv1 = conv1x1x1(cin, width)
         self.bn1 = nn.BatchNorm3d(width)
         self.conv2 = conv3x3x3(width, width, stride, groups, temporal)
         self.bn2 = nn.BatchNorm3d(width)
-        self.conv3 = conv1x1x1(width, planes * self.expansion)
-        self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+        self.conv3 = conv1x1x1(width, cout)
+        self.bn3 = nn.BatchNorm3d(cout)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -168,17 +175,18 @@ class StageBottleneck(_StageBlock):
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
                  position: str = MIDDLE, bn0: bool = True, groups: int = 1,
-                 width: Optional[int] = None, **_):
+                 width: Optional[int] = None, expansion: Optional[int] = None, **_):
         super().__init__()
         width = width or planes
-        self._init_stage(cin, planes * self.expansion, position, bn0, downsample)
+        cout = planes * (expansion or self.expansion)
+        self._init_stage(cin, cout, position, bn0, downsample)
         self.conv1 = conv1x1x1(cin, width)
         self.bn1 = nn.BatchNorm3d(width)
         self.conv2 = conv3x3x3(width, width, stride, groups, temporal)
         self.bn2 = nn.BatchNorm3d(width)
-        self.conv3 = conv1x1x1(width, planes * self.expansion)
+        self.conv3 = conv1x1x1(width, cout)
         if position in (START, END):
-            self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+            self.bn3 = nn.BatchNorm3d(cout)
 
     @property
     def out_bn(self) -> nn.Module:
@@ -220,7 +228,8 @@ class PreActBottleneck(nn.Module):
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
-                 groups: int = 1, width: Optional[int] = None, **_):
+                 groups: int = 1, width: Optional[int] = None,
+                 expansion: Optional[int] = None, **_):
         super().__init__()
         width = width or planes
         self.bn1 = nn.BatchNorm3d(cin)
@@ -228,7 +237,7 @@ class PreActBottleneck(nn.Module):
         self.bn2 = nn.BatchNorm3d(width)
         self.conv2 = conv3x3x3(width, width, stride, groups, temporal)
         self.bn3 = nn.BatchNorm3d(width)
-        self.conv3 = conv1x1x1(width, planes * self.expansion)
+        self.conv3 = conv1x1x1(width, planes * (expansion or self.expansion))
         self.relu = nn.ReLU()
         self.downsample = downsample
 

@@ -11,15 +11,21 @@ One network class; the four families differ only in their wiring:
 
 Without the stem pool, iResNet's first stage downsamples itself (spatial
 stride 2 on its first 3x3x3 conv). Stages 3 and 4 halve time.
+
+``groups``, ``width_ratio`` and ``expansion`` reshape the bottleneck: ResNeXt
+(wide grouped 3x3x3) and ResGroup (grouped 3x3x3 on the widest channels) are
+the same network class; see ``families.py``.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Type
+import math
+from typing import List, Optional, Sequence, Type, Union
 
 import torch
 from torch import nn
 
 from . import blocks as B
+from .base import ClipNet
 from .registry import register_model
 
 WIRINGS = ("baseline", "preact", "resstage", "iresnet")
@@ -46,7 +52,7 @@ DEPTHS = {
 }
 
 
-class ResNet3D(nn.Module):
+class ResNet3D(ClipNet):
     """Inflated residual network for clips of shape (N, 3, T, H, W).
 
     Args:
@@ -57,16 +63,26 @@ class ResNet3D(nn.Module):
         dropout: dropout before the classifier (paper: 0.5 for video).
         width_mult: scales every width; small values give fast CPU models.
         temporal: False gives temporal kernels and strides of 1 (the 2D network).
+        groups: groups of the 3x3x3 convs, one value or one per stage.
+        width_ratio: 3x3x3 width / planes (planes = 64, 128, 256, 512).
+        expansion: block output / planes (default: the block's, 4 for bottlenecks).
     """
 
     def __init__(self, layers: Sequence[int], block: str = "bottleneck", wiring: str = "baseline",
                  num_classes: int = 400, dropout: float = 0.5, width_mult: float = 1.0,
-                 temporal: bool = True, in_chans: int = 3):
+                 temporal: bool = True, in_chans: int = 3,
+                 groups: Union[int, Sequence[int]] = 1, width_ratio: float = 1.0,
+                 expansion: Optional[int] = None):
         super().__init__()
         if wiring not in WIRINGS:
             raise ValueError(f"unknown wiring '{wiring}', expected one of {WIRINGS}")
         self.wiring, self.temporal, self.in_chans = wiring, temporal, in_chans
         block_cls: Type[nn.Module] = _BLOCKS[(wiring, block)]
+        if block == "basic" and (groups != 1 or width_ratio != 1 or expansion):
+            raise ValueError("groups / width_ratio / expansion need bottleneck blocks")
+        self.expansion = expansion or block_cls.expansion
+        self.width_ratio = width_ratio
+        stage_groups = [groups] * 4 if isinstance(groups, int) else list(groups)
         widths = [max(1, round(64 * width_mult * 2 ** i)) for i in range(4)]
         stem_width = max(1, round(64 * width_mult))
 
@@ -82,26 +98,27 @@ class ResNet3D(nn.Module):
         ts = 2 if temporal else 1
         strides = [(1, 1, 1) if stem_pool else (1, 2, 2), (1, 2, 2), (ts, 2, 2), (ts, 2, 2)]
         self.inplanes = stem_width
-        self.layer1 = self._make_layer(block_cls, widths[0], layers[0], strides[0])
-        self.layer2 = self._make_layer(block_cls, widths[1], layers[1], strides[1])
-        self.layer3 = self._make_layer(block_cls, widths[2], layers[2], strides[2])
-        self.layer4 = self._make_layer(block_cls, widths[3], layers[3], strides[3])
+        self.layer1 = self._make_layer(block_cls, widths[0], layers[0], strides[0], stage_groups[0])
+        self.layer2 = self._make_layer(block_cls, widths[1], layers[1], strides[1], stage_groups[1])
+        self.layer3 = self._make_layer(block_cls, widths[2], layers[2], strides[2], stage_groups[2])
+        self.layer4 = self._make_layer(block_cls, widths[3], layers[3], strides[3], stage_groups[3])
         self.num_features = self.inplanes
         if wiring == "preact":  # the last blocks leave the signal un-normalised
             self.final_bn = nn.BatchNorm3d(self.num_features)
             self.final_relu = nn.ReLU(inplace=True)
 
-        self.avgpool = nn.AdaptiveAvgPool3d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.num_classes = num_classes
+        self._make_head(num_classes, dropout)
         self._init_weights()
 
-    def _make_layer(self, block_cls, planes: int, n: int, stride) -> nn.Sequential:
-        cout = planes * block_cls.expansion
+    def _make_layer(self, block_cls, planes: int, n: int, stride, groups: int = 1) -> nn.Sequential:
+        cout = planes * self.expansion
         downsample = B.projection(self.inplanes, cout, stride, improved=self.wiring == "iresnet",
                                   norm=self.wiring != "preact")
         common = dict(temporal=self.temporal)
+        if groups != 1 or self.width_ratio != 1 or self.expansion != block_cls.expansion:
+            width = max(1, round(planes * self.width_ratio))
+            # Narrow (width_mult) test models keep as many groups as divide the width.
+            common.update(width=width, groups=math.gcd(groups, width), expansion=self.expansion)
         if self.wiring in ("resstage", "iresnet"):
             # Start block, middle blocks (the first without BN0), End block.
             specs = [dict(position=B.START)] + [
@@ -125,13 +142,6 @@ class ResNet3D(nn.Module):
                 nn.init.zeros_(m.bias)
 
     # ------------------------------------------------------------------ forward
-    def check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[1] != self.in_chans:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"expected a clip batch of shape (N, {self.in_chans}, T, H, W), got {got}"
-            )
-
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -154,25 +164,6 @@ class ResNet3D(nn.Module):
         if self.wiring == "preact":
             x = self.final_relu(self.final_bn(x))
         return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool -> (embedding) -> dropout -> classifier."""
-        x = torch.flatten(self.avgpool(x), 1)
-        if pre_logits:
-            return x
-        return self.fc(self.dropout(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    # -------------------------------------------------------------- classifier
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier, e.g. to fine-tune on another label set."""
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
 # ---------------------------------------------------------------------------
