@@ -56,6 +56,8 @@ def init_distributed(cfg) -> DistContext:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(cfg.DEVICE, local_rank)
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     owns = False

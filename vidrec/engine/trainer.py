@@ -185,10 +185,10 @@ class Trainer:
         while self.epoch < cfg.SOLVER.MAX_EPOCH:
             self.train_epoch()
             done = self.epoch + 1
-            is_best = False
+            is_best = val_ran = False
             if self.val_set is not None and (done % cfg.TRAIN.EVAL_PERIOD == 0 or done == cfg.SOLVER.MAX_EPOCH):
                 res = evaluate(self.model, self.val_set, cfg, self.ctx, desc=f"val {done}")
-                val_metrics = res["metrics"]
+                val_metrics, val_ran = res["metrics"], True
                 rec = {"type": "val", "epoch": done, **{k: v for k, v in val_metrics.items()}}
                 self.history.append(rec)
                 self.mlog.log(rec, step=self.global_step)
@@ -199,7 +199,7 @@ class Trainer:
             self.meters = self._zero_meters()
             if done % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or done == cfg.SOLVER.MAX_EPOCH or is_best:
                 self.save(best=is_best)
-            if self.ctx.is_main:
+            if self.ctx.is_main and (val_ran or done == cfg.SOLVER.MAX_EPOCH):
                 self._plot()
         result = {"history": self.history, "val": val_metrics, "test": None, "output_dir": self.out}
         if self.ctx.is_main:
@@ -308,12 +308,16 @@ class Trainer:
             stats[_BAD_GRAD] += 1.0
         du.all_reduce_sum(stats)  # every rank sees every rank's verdict: all stop together
         if stats[_BAD_LOSS] > 0 or stats[_BAD_GRAD] > 0:
-            what = " and ".join(w for w, i in (("loss", _BAD_LOSS), ("gradient", _BAD_GRAD)) if stats[i] > 0)
+            parts = []
+            if stats[_BAD_LOSS] > 0:
+                parts.append(f"loss (in {int(stats[_BAD_LOSS])} of {ctx.world_size * self.accum} micro-batches "
+                             f"across {ctx.world_size} process(es))")
+            if stats[_BAD_GRAD] > 0:
+                parts.append("gradient")
             raise NonFiniteError(
-                f"non-finite {what} at epoch {self.epoch + 1}, iteration {self.iter + 1}/{self.ipe} "
-                f"(global step {self.global_step + 1}) on {int(max(stats[_BAD_LOSS], stats[_BAD_GRAD]))} "
-                f"process(es); training stopped on all ranks before applying this update. Try a lower "
-                f"SOLVER.BASE_LR, warm-up (SOLVER.WARMUP_EPOCHS), TRAIN.CLIP_GRAD_NORM, or fp32; "
+                f"non-finite {' and '.join(parts)} at epoch {self.epoch + 1}, iteration {self.iter + 1}/{self.ipe} "
+                f"(global step {self.global_step + 1}); training stopped on all ranks before applying this "
+                f"update. Try a lower SOLVER.BASE_LR, warm-up (SOLVER.WARMUP_EPOCHS), TRAIN.CLIP_GRAD_NORM, or fp32; "
                 f"the last checkpoint in {self.ckpt_dir} is intact.")
         if self.scaler is not None:
             self.scaler.step(self.optimizer)

@@ -8,12 +8,14 @@ import subprocess
 import sys
 
 
-def _version(mod_name: str) -> str:
+def _version(dist_name: str) -> str:
+    """Installed version from package metadata (importing e.g. torchvision costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        mod = __import__(mod_name)
-        return str(getattr(mod, "__version__", "unknown"))
-    except Exception as e:  # noqa: BLE001 - report, never fail on this
-        return f"unavailable ({type(e).__name__})"
+        return version(dist_name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def _git_commit() -> str:

@@ -1,0 +1,63 @@
+"""Shared fixtures: one small synthetic video set per session and tiny CPU configs."""
+import os
+import sys
+
+import pytest
+import torch
+
+# One intra-op thread: small 3D convs gain nothing from more, and on a shared 2-core
+# machine oversubscribed OpenMP threads make them many times slower.
+torch.set_num_threads(1)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """4 motion classes, 8/3/3 videos per class, 32x32 px, 16 frames: seconds to write."""
+    from vidrec.data.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    make_synthetic_dataset(root, num_classes=4, videos_per_class=(8, 3, 3), size=(32, 32), num_frames=16, seed=0)
+    # An odd-sized test list so that distributed evaluation needs padding.
+    lines = (root / "test.csv").read_text().splitlines()
+    (root / "test_odd.csv").write_text("\n".join(lines[:-1]) + "\n")
+    return str(root)
+
+
+def tiny_opts(root: str, out: str, **overrides) -> list:
+    """KEY VALUE overrides (on configs/tiny_cpu.yaml) for a seconds-long run on ``root``."""
+    opts = {
+        "DATA.PATH_TO_DATA_DIR": root,
+        "DATA.TRAIN_LIST": os.path.join(root, "train.csv"),
+        "DATA.VAL_LIST": os.path.join(root, "val.csv"),
+        "DATA.TEST_LIST": os.path.join(root, "test.csv"),
+        "OUTPUT_DIR": out,
+        "SOLVER.MAX_EPOCH": 2,
+        "SOLVER.STEPS": "[1]",
+        "TEST.NUM_ENSEMBLE_VIEWS": 2,
+        "TEST.NUM_SPATIAL_CROPS": 1,
+        "LOG_PERIOD": 100,
+        "NUM_THREADS": 1,
+    }
+    opts.update({k.replace("__", "."): v for k, v in overrides.items()})
+    flat = []
+    for k, v in opts.items():
+        flat += [k, str(v)]
+    return flat
+
+
+def tiny_cfg(root: str, out: str, **overrides):
+    from vidrec.config import load_config
+
+    return load_config(os.path.join(REPO, "configs", "tiny_cpu.yaml"), tiny_opts(root, out, **overrides))
+
+
+def python_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("VIDREC_FAULT", None)
+    return env
+
+
+PYTHON = sys.executable
