@@ -133,6 +133,9 @@ _C.TEST.BATCH_SIZE = 4
 _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 _C.TEST.NUM_SPATIAL_CROPS = 3
 _C.TEST.CHECKPOINT_FILE = ""
+# At most this many clips per forward pass at test time (0: a whole batch of
+# TEST.BATCH_SIZE videos x views at once); bounds GPU memory for 30-view testing.
+_C.TEST.CLIPS_PER_FORWARD = 0
 # Split tools/test_net.py evaluates: "test" or "val" (Kinetics reports on val).
 _C.TEST.SPLIT = "test"
 
