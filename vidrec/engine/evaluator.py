@@ -77,9 +77,13 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
         if clips.numel() == 0:
             progress.update(0)
             continue
-        with autocast(cfg.TRAIN.MIXED_PRECISION, ctx.device):
-            logits = net(clips.to(ctx.device, non_blocking=True))
-        probs = F.softmax(logits.float(), dim=1).cpu().double()
+        chunk = cfg.TEST.CLIPS_PER_FORWARD or clips.shape[0]
+        probs = []
+        for c in clips.split(chunk):
+            with autocast(cfg.TRAIN.MIXED_PRECISION, ctx.device):
+                logits = net(c.to(ctx.device, non_blocking=True))
+            probs.append(F.softmax(logits.float(), dim=1).cpu().double())
+        probs = torch.cat(probs)
         sums = torch.zeros(B, probs.shape[1], dtype=torch.float64).index_add_(0, vid, probs)
         counts = torch.bincount(vid, minlength=B)
         correct = torch.bincount(vid, weights=(probs.argmax(1) == b_labels[vid]).double(), minlength=B)

@@ -31,7 +31,7 @@ from .metrics import format_metrics
 from .precision import autocast, check_precision, make_scaler
 from .progress import MetricsLog, Progress, setup_logging
 from .sampler import TrainSampler
-from .schedule import lr_at, set_lr
+from .schedule import lr_at, scaled_base_lr, set_lr
 
 logger = logging.getLogger("vidrec")
 
@@ -79,7 +79,12 @@ class Trainer:
 
         seed_all(cfg.RNG_SEED)  # same model init on every rank
         self.train_set = build_dataset(cfg, "train")
-        self.val_set = build_dataset(_val_cfg(cfg), "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
+        self.val_set = None
+        if cfg.TRAIN.EVAL_PERIOD > 0:
+            if cfg.DATA.VAL_LIST or cfg.DATA.DATASET == "folder":
+                self.val_set = build_dataset(_val_cfg(cfg), "val")
+            else:
+                logger.info("no DATA.VAL_LIST: periodic validation is off (TRAIN.EVAL_PERIOD ignored)")
         model = build_model(cfg)
         if ctx.is_main:
             write_run_info(cfg, model, self.out, ctx.world_size)
@@ -118,8 +123,9 @@ class Trainer:
             self.model = model
         self.mlog = MetricsLog(self.out, enabled=ctx.is_main)
         logger.info("training %s: %d videos, %d iterations/epoch, global batch %d x %d accumulation, "
-                    "%d process(es) on %s, %s, base LR %.4g", cfg.MODEL.ARCH, len(self.train_set), self.ipe,
-                    cfg.TRAIN.BATCH_SIZE, self.accum, ctx.world_size, ctx.device, self.precision, lr_at(cfg, 0.0))
+                    "%d process(es) on %s, %s, base LR %.4g (scaled to the batch)", cfg.MODEL.ARCH, len(self.train_set),
+                    self.ipe, cfg.TRAIN.BATCH_SIZE, self.accum, ctx.world_size, ctx.device, self.precision,
+                    scaled_base_lr(cfg))
 
     # ------------------------------------------------------------------ state
     @staticmethod
