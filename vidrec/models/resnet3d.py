@@ -133,14 +133,6 @@ class ResNet3D(ClipNet):
         layers += [block_cls(cout, planes, **common, **spec) for spec in specs[1:]]
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
     # ------------------------------------------------------------------ forward
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -197,12 +197,7 @@ class SeqResNet3D(ClipNet):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        super()._init_weights()
         for m in self.modules():  # residual blocks start as identities
             if isinstance(m, SeqConv3d) and m.zero_init:
                 for f in m.filters:
