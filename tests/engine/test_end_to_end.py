@@ -28,6 +28,7 @@ def test_train_then_test_then_rescore(synthetic_root, tmp_path):
     test_list.write_text("\n".join(lines + [f"{bad},1"]) + "\n")
     cfg = os.path.join(REPO, "configs", "tiny_cpu.yaml")
     opts = tiny_opts(synthetic_root, out, DATA__TEST_LIST=str(test_list), DATA__ALLOW_OUTSIDE_ROOT=True,
+                     MODEL__CLASS_NAMES=os.path.join(synthetic_root, "classes.txt"),
                      TRAIN__CHECKPOINT_ITERS=2, TRAIN__KEEP_LAST=2, TEST__NUM_SPATIAL_CROPS=3)
     _tool("train_net").main(["--cfg", cfg] + opts)
 

@@ -29,9 +29,9 @@ def parse_args(argv=None):
         epilog="Overrides are KEY VALUE pairs of vidrec/config/defaults.py keys, e.g. SOLVER.MAX_EPOCH 5.")
     p.add_argument("--cfg", dest="cfg_file", default="demo_synthetic.yaml", help="config (default: %(default)s)")
     p.add_argument("--data-dir", default=None, help="where the synthetic videos go (default: OUTPUT_DIR/data)")
-    p.add_argument("--per-class", type=int, nargs=3, default=(40, 6, 8), metavar=("TRAIN", "VAL", "TEST"),
+    p.add_argument("--per-class", type=int, nargs=3, default=(100, 6, 8), metavar=("TRAIN", "VAL", "TEST"),
                    help="synthetic videos per class and split (default: %(default)s)")
-    p.add_argument("--size", type=int, default=64, help="synthetic frame size in pixels (default: %(default)s)")
+    p.add_argument("--size", type=int, default=48, help="synthetic frame size in pixels (default: %(default)s)")
     p.add_argument("--frames", type=int, default=32, help="frames per synthetic video (default: %(default)s)")
     p.add_argument("--video", default=DEFAULT_VIDEO, help="real video to run prediction on (default: %(default)s)")
     p.add_argument("--clips", type=int, default=3, help="clips of --video to predict (default: %(default)s)")

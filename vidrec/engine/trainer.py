@@ -157,7 +157,8 @@ class Trainer:
     def _resume(self) -> bool:
         if not self.cfg.TRAIN.AUTO_RESUME:
             return False
-        ck.remove_stale_temp_files(self.ckpt_dir) if self.ctx.is_main else None
+        if self.ctx.is_main:
+            ck.remove_stale_temp_files(self.ckpt_dir)
         found = ck.latest_loadable(self.ckpt_dir)
         if found is None:
             return False
