@@ -136,6 +136,9 @@ _C.TEST.CHECKPOINT_FILE = ""
 # At most this many clips per forward pass at test time (0: a whole batch of
 # TEST.BATCH_SIZE videos x views at once); bounds GPU memory for 30-view testing.
 _C.TEST.CLIPS_PER_FORWARD = 0
+# Weights the test at the end of training uses: "final" (paper protocol) or "best"
+# (the checkpoint with the best periodic-validation top-1; model selection on val).
+_C.TEST.WEIGHTS = "final"
 # Split tools/test_net.py evaluates: "test" or "val" (Kinetics reports on val).
 _C.TEST.SPLIT = "test"
 
