@@ -19,7 +19,7 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Overrides are KEY VALUE pairs of vidrec/config/defaults.py keys, e.g. TRAIN.BATCH_SIZE 32.")
     parser.add_argument("--cfg", dest="cfg_file", default=None,
-                        help="YAML config: a path, or a bare name under configs/ (e.g. tiny_cpu)")
+                        help="YAML config: a path, or a bare name under configs/ (e.g. tiny_cpu.yaml)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
                         help="config overrides applied after the file")
     return parser.parse_args(argv)

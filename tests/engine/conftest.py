@@ -5,11 +5,18 @@ import sys
 import pytest
 import torch
 
-# One intra-op thread: small 3D convs gain nothing from more, and on a shared 2-core
-# machine oversubscribed OpenMP threads make them many times slower.
-torch.set_num_threads(1)
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread for the engine tests (restored after each test): small 3D convs
+    gain nothing from more, and on a busy 2-core machine oversubscribed OpenMP threads
+    make them many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,11 @@ def run_demo(argv=None) -> Dict:
     pred = None
     if args.video and os.path.isfile(args.video):
         model = build_model(cfg)
-        load_weights(model, os.path.join(cfg.OUTPUT_DIR, "model_final.safetensors"), strict=True)
+        weights = os.path.join(cfg.OUTPUT_DIR, "model_final.safetensors")
+        best = os.path.join(cfg.OUTPUT_DIR, "checkpoints", "best.pt")
+        if cfg.TEST.WEIGHTS == "best" and os.path.isfile(best):
+            weights = best  # the weights the test used
+        load_weights(model, weights, strict=True)
         with open(ds["classes"]) as f:
             names = [ln.strip() for ln in f if ln.strip()]
         try:
