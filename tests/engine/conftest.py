@@ -68,3 +68,16 @@ def python_env():
 
 
 PYTHON = sys.executable
+
+
+def clean_mp_context():
+    """Processes forked from a fresh forkserver (torch and vidrec preloaded, so they start warm).
+
+    Not forked from pytest itself: once autograd has run in a process, a fork of
+    it cannot use autograd ("Unable to handle autograd's threading ...").
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "vidrec.engine.trainer", "vidrec.data", "vidrec.models"])
+    return ctx

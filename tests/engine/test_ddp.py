@@ -8,7 +8,6 @@ parameters still train). Dropout is 0, so no RNG stream differs between layouts.
 Data order and augmentation are identical because the sampler assigns each
 global batch the same videos and per-sample seeds whatever the world size.
 """
-import multiprocessing as mp
 import os
 import socket
 import sys
@@ -19,7 +18,7 @@ import torch
 
 from vidrec.engine import checkpoint as ck
 
-from .conftest import tiny_cfg
+from .conftest import clean_mp_context, tiny_cfg
 
 OVERRIDES = dict(TRAIN__FREEZE_BN=True, MODEL__DROPOUT_RATE=0.0, DATA__RANDOM_FLIP=True, TRAIN__ACCUM_STEPS=2,
                  TRAIN__BATCH_SIZE=8, SOLVER__MAX_EPOCH=2, TRAIN__EVAL_PERIOD=1, TEST__ENABLE=True,
@@ -64,7 +63,7 @@ def _child(rank, world, port, cfg_args, queue, poison_rank):
 
 
 def _launch(world, cfg_args, poison_rank=-1):
-    ctx = mp.get_context("fork")
+    ctx = clean_mp_context()
     queue = ctx.Queue()
     port = _free_port()
     procs = [ctx.Process(target=_child, args=(r, world, port, cfg_args, queue, poison_rank)) for r in range(world)]

@@ -1,7 +1,6 @@
 """Kill a (forked) training process at arbitrary points (SIGKILL, including half-way through a checkpoint
 write) and resume: the final weights and optimizer state must be bitwise identical
 to an uninterrupted run."""
-import multiprocessing as mp
 import os
 import random
 import signal
@@ -12,7 +11,7 @@ import torch
 
 from vidrec.engine import checkpoint as ck
 
-from .conftest import tiny_cfg
+from .conftest import clean_mp_context, tiny_cfg
 
 
 # Dropout, flips and a worker process: every random stream is exercised.
@@ -21,7 +20,7 @@ _OVERRIDES = dict(MODEL__DROPOUT_RATE=0.5, DATA__RANDOM_FLIP=True, DATA_LOADER__
 
 
 def _child(root, out, fault):
-    """Forked training process (torch is already imported: no start-up cost)."""
+    """Training process (see ``clean_mp_context``)."""
     import traceback
 
     code = 0
@@ -43,7 +42,7 @@ def _child(root, out, fault):
 
 
 def _run(root, out, fault=None, kill_after=None):
-    proc = mp.get_context("fork").Process(target=_child, args=(root, out, fault))
+    proc = clean_mp_context().Process(target=_child, args=(root, out, fault))
     proc.start()
     proc.join(timeout=kill_after if kill_after is not None else 300)
     if proc.is_alive():

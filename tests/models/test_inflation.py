@@ -5,7 +5,7 @@ import torchvision
 
 from vidrec.models import create
 from vidrec.models.inflate import inflate_from_file, inflate_state_dict, inflate_weight
-from vidrec.models.weights import UnsafeCheckpointError, load_weights, read_state_dict
+from vidrec.models.weights import CheckpointError, UnsafeCheckpointError, load_weights, read_state_dict
 
 from .helpers import randomize_bn
 from .reference_iresnet2d import RefIResNet50
@@ -100,7 +100,7 @@ def test_unsafe_pickle_is_refused(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"w": torch.ones(1)}, "extra": Payload()}, path)
-    with pytest.raises(UnsafeCheckpointError, match="refusing to load"):
+    with pytest.raises(UnsafeCheckpointError, match="Refusing to load"):
         read_state_dict(path)
 
 
@@ -109,7 +109,7 @@ def test_junk_and_missing_files_are_clear_errors(tmp_path):
     junk.write_text("not a checkpoint")
     with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
         read_state_dict(junk)
-    with pytest.raises(FileNotFoundError, match="weights file not found"):
+    with pytest.raises(CheckpointError, match="weights file not found"):
         read_state_dict(tmp_path / "absent.pt")
     bad_st = tmp_path / "junk.safetensors"
     bad_st.write_bytes(b"\x00" * 20)
@@ -129,5 +129,5 @@ def test_wrapped_ddp_and_safetensors_round_trip(tmp_path):
         load_weights(other, tmp_path / name)
         for k, v in model.state_dict().items():
             assert torch.equal(other.state_dict()[k], v)
-    with pytest.raises(ValueError, match=r"shape mismatches: fc\.bias \(3,\) vs model \(4,\), fc\.weight"):
+    with pytest.raises(CheckpointError, match=r"shape mismatches: fc\.bias \(3,\) vs model \(4,\), fc\.weight"):
         load_weights(create("iresnet3d_18", num_classes=4, width_mult=1 / 8), tmp_path / "w.safetensors")

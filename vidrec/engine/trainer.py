@@ -89,7 +89,7 @@ class Trainer:
         if ctx.is_main:
             write_run_info(cfg, model, self.out, ctx.world_size)
         if cfg.TRAIN.CHECKPOINT_FILE:
-            ck.load_weights(model, cfg.TRAIN.CHECKPOINT_FILE)
+            ck.load_weights(model, cfg.TRAIN.CHECKPOINT_FILE, strict=False)  # e.g. a new classifier
             logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE)
         model.to(ctx.device)
         if cfg.MODEL.SYNC_BN and ctx.distributed:

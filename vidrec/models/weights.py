@@ -5,55 +5,59 @@ loaded with a silent fallback: a pickle can run code on load.
 """
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping
 
 import torch
 
+logger = logging.getLogger(__name__)
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "module")
 
 
-class UnsafeCheckpointError(RuntimeError):
-    """The file needs full unpickling, which could execute code."""
+class CheckpointError(ValueError):
+    """A weight or checkpoint file that cannot be used: missing, corrupt or not fitting the model."""
 
 
-def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
-    """Tensors of a weight or checkpoint file, unwrapped and without DDP prefixes."""
+class UnsafeCheckpointError(CheckpointError):
+    """The file needs full unpickling, which could execute code; never loaded."""
+
+
+def safe_load(path: str | Path, map_location="cpu"):
+    """The contents of a ``.safetensors`` file, or ``torch.load`` limited to tensors and plain containers."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise CheckpointError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
-            state = load_file(str(path))
+            return load_file(str(path), device=str(map_location))
         except Exception as e:  # safetensors raises its own error types
-            raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-    else:
-        state = safe_torch_load(path)
-    return normalize_state_dict(state, source=str(path))
-
-
-def safe_torch_load(path: str | Path, map_location="cpu"):
-    """``torch.load`` restricted to tensors and plain containers."""
+            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         text = str(e)
         if "GLOBAL" not in text and "global" not in text:  # junk bytes, not a forbidden object
-            raise ValueError(f"{path}: not a readable PyTorch checkpoint "
-                             f"(neither a torch.save archive nor a tensor pickle)") from None
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
+                                  f"(neither a torch.save archive nor a tensor pickle)") from None
         forbidden = next((ln for ln in text.splitlines() if "GLOBAL" in ln), text.splitlines()[0])
         raise UnsafeCheckpointError(
-            f"{path}: refusing to load: the file contains pickled Python objects that "
+            f"Refusing to load {path}: the file contains pickled Python objects that "
             f"torch.load(weights_only=True) does not allow, and unpickling them could run "
-            f"arbitrary code. If you trust the file, re-save only its tensors "
-            f"(e.g. torch.save(obj['state_dict'], 'clean.pt')) or convert it to safetensors. "
-            f"Detail: {forbidden.strip()}"
+            f"arbitrary code. If you trust the file, re-save only its tensors in a separate "
+            f"session (e.g. torch.save(obj['state_dict'], 'clean.pt')) or convert it to "
+            f"safetensors. Detail: {forbidden.strip()}"
         ) from None
     except Exception as e:  # torch raises KeyError, RuntimeError, EOFError... on junk
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({e})") from None
+
+
+def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
+    """Tensors of a weight or checkpoint file, unwrapped and without DDP prefixes."""
+    return normalize_state_dict(safe_load(path), source=str(path))
 
 
 def normalize_state_dict(obj, source: str = "checkpoint") -> Dict[str, torch.Tensor]:
@@ -66,7 +70,7 @@ def normalize_state_dict(obj, source: str = "checkpoint") -> Dict[str, torch.Ten
                 continue
         break
     if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(f"{source}: no state dict found (expected a mapping of tensors)")
+        raise CheckpointError(f"{source}: no state dict found (expected a mapping of tensors)")
     state = {}
     for key, value in obj.items():
         if not isinstance(value, torch.Tensor):
@@ -76,28 +80,39 @@ def normalize_state_dict(obj, source: str = "checkpoint") -> Dict[str, torch.Ten
                 key = key[len(prefix):]
         state[key] = value
     if not state:
-        raise ValueError(f"{source}: the mapping holds no tensors")
+        raise CheckpointError(f"{source}: the mapping holds no tensors")
     return state
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> None:
-    """Load a weight file into ``model``; mismatches are reported by key name."""
+def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> Dict[str, List[str]]:
+    """Load a weight file into ``model``; mismatches are reported by key name.
+
+    ``strict``: any missing, unexpected or shape-mismatched key is an error.
+    Otherwise the tensors that fit are loaded (e.g. a backbone under a new
+    classifier) and the rest is logged and returned.
+    """
     state = read_state_dict(path)
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    report = {
+        "missing": sorted(set(own) - set(state)),
+        "unexpected": sorted(set(state) - set(own)),
+        "mismatched": sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape),
+    }
     problems = []
-    if missing and strict:
-        problems.append(f"missing keys ({len(missing)}): {_short(missing)}")
-    if unexpected and strict:
-        problems.append(f"unexpected keys ({len(unexpected)}): {_short(unexpected)}")
-    if shapes:
+    if report["missing"]:
+        problems.append(f"missing keys ({len(report['missing'])}): {_short(report['missing'])}")
+    if report["unexpected"]:
+        problems.append(f"unexpected keys ({len(report['unexpected'])}): {_short(report['unexpected'])}")
+    if report["mismatched"]:
         problems.append("shape mismatches: " + _short(
-            [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes]))
+            [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in report["mismatched"]]))
+    if problems and strict:
+        raise CheckpointError(f"{path} does not fit {type(model).__name__}: " + "; ".join(problems))
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
     if problems:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: " + "; ".join(problems))
-    model.load_state_dict(state, strict=strict)
+        logger.warning("loaded %d tensors from %s; %s", len(usable), path, "; ".join(problems))
+    return report
 
 
 def _short(items, n: int = 8) -> str:
