@@ -33,6 +33,7 @@ def test_paper_settings(name):
 def test_bare_name_resolves_against_configs_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_config_path("kinetics_iresnet3d50.yaml") == CONFIG_DIR / "kinetics_iresnet3d50.yaml"
+    assert resolve_config_path("kinetics_iresnet3d50") == CONFIG_DIR / "kinetics_iresnet3d50.yaml"
     local = tmp_path / "kinetics_iresnet3d50.yaml"
     local.write_text("MODEL:\n  NUM_CLASSES: 7\n")
     assert load_config("kinetics_iresnet3d50.yaml").MODEL.NUM_CLASSES == 7  # a path that exists wins

@@ -24,11 +24,12 @@ class ConfigError(ValueError):
 
 
 def resolve_config_path(name: str | Path) -> Path:
-    """The path as given if it exists, else the bare name under ``configs/``."""
+    """The path as given if it exists, else the bare name under ``configs/`` (``.yaml`` optional)."""
     path = Path(name)
     if path.is_file():
         return path
-    for candidate in (CONFIG_DIR / path, CONFIG_DIR / path.name):
+    names = [path, Path(path.name)] + ([path.with_name(path.name + ".yaml")] if not path.suffix else [])
+    for candidate in (CONFIG_DIR / n for n in names):
         if candidate.is_file():
             return candidate
     available = sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) if CONFIG_DIR.is_dir() else []
