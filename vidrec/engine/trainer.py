@@ -130,7 +130,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
     @staticmethod
     def _zero_meters() -> Dict[str, float]:
-        return {"loss": 0.0, "correct": 0.0, "count": 0.0, "failed": 0.0, "time": 0.0}
+        return {"loss": 0.0, "correct": 0.0, "count": 0.0, "failed": 0.0, "time": 0.0, "data_time": 0.0}
 
     def _state(self) -> Dict:
         rng = du.all_gather_object(get_rng_state())  # every rank's streams
@@ -281,11 +281,13 @@ class Trainer:
         check_failure_rate(int(m["failed"]), int(m["count"]), cfg.DATA.MAX_FAIL_RATE)
         rec = {"type": "train_epoch", "epoch": self.epoch + 1, "loss": m["loss"] / max(m["count"], 1),
                "top1": 100.0 * m["correct"] / max(m["count"], 1), "lr": self.optimizer.param_groups[0]["lr"],
-               "failed_videos": int(m["failed"]), "seconds": round(m["time"], 2)}
+               "failed_videos": int(m["failed"]), "seconds": round(m["time"], 2),
+               "data_wait_seconds": round(m.get("data_time", 0.0), 2)}
         self.history.append(rec)
         self.mlog.log(rec, step=self.global_step)
-        logger.info("epoch %d: loss %.4f, train top-1 %.2f%%, %d failed videos skipped, %.1fs", rec["epoch"],
-                    rec["loss"], rec["top1"], rec["failed_videos"], rec["seconds"])
+        logger.info("epoch %d: loss %.4f, train top-1 %.2f%%, %d failed videos skipped, %.1fs (%.1fs waiting "
+                    "for data)", rec["epoch"], rec["loss"], rec["top1"], rec["failed_videos"], rec["seconds"],
+                    rec["data_wait_seconds"])
 
     def step(self, data) -> torch.Tensor:
         """One optimizer step over ACCUM_STEPS micro-batches; returns the globally summed stats."""
@@ -293,7 +295,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         stats = torch.zeros(6, dtype=torch.float64)
         for micro in range(self.accum):
+            t_wait = time.perf_counter()
             clips, labels, _, n_failed = next(data)
+            self.meters["data_time"] = self.meters.get("data_time", 0.0) + time.perf_counter() - t_wait
             clips = clips.to(ctx.device, non_blocking=True)
             labels = torch.as_tensor(labels).to(ctx.device, non_blocking=True)
             sync_ctx = (self.model.no_sync() if ctx.distributed and micro < self.accum - 1

@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Run every benchmark and write benchmarks/README.md with the machine, versions and tables.
+
+  python benchmarks/run_all.py            # about 10 minutes on 2 CPU cores
+  python benchmarks/run_all.py --quick    # fewer repeats, for a smoke check
+
+Each benchmark reports ratios against a baseline measured in the same run;
+absolute figures are context only (they move with the machine's load).
+"""
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SECTIONS = [
+    ("Model compute: vidrec vs pytorchvideo, and the inference fast paths", "model_speed.py", [], ["--repeats", "2"]),
+    ("Data pipeline: loaders vs the raw decoder, 30-view decoding", "data_throughput.py", [], ["--repeats", "1"]),
+    ("End to end: demo-config training, and where the time goes", "end_to_end.py", [], ["--epochs", "1"]),
+    ("GPU training step (fp32 / bf16 / channels_last_3d / compile)", "gpu_training.py", [], ["--steps", "3"]),
+]
+
+
+def versions() -> str:
+    import av
+    import decord
+    import torch
+    import torchvision
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return (f"- machine: {cpu}, {os.cpu_count()} CPU cores, GPU: {gpu}\n"
+            f"- python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+            f"decord {decord.__version__}, av {av.__version__}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=os.path.join(HERE, "README.md"))
+    args = p.parse_args(argv)
+    parts = [
+        "# Benchmarks\n",
+        "Produced by `python benchmarks/run_all.py` (each script also runs alone; see its `--help`). "
+        "Every figure that matters is a ratio against a baseline measured in the same run, with medians over "
+        "repeats; absolute numbers move with the machine's load.\n",
+        f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}:\n\n{versions()}\n",
+    ]
+    for title, script, full, quick in SECTIONS:
+        cmd = [sys.executable, os.path.join(HERE, script)] + (quick if args.quick else full)
+        print(f"== {title}: {' '.join(cmd[1:])}", flush=True)
+        t = time.time()
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        out = res.stdout.strip() or "(no output)"
+        if res.returncode:
+            out += f"\n(exit code {res.returncode})\n" + res.stderr.strip()[-2000:]
+        print(out, flush=True)
+        shown = "python benchmarks/" + script + "".join(" " + a for a in (quick if args.quick else full))
+        parts.append(f"## {title}\n\n`{shown}` ({time.time() - t:.0f} s)\n\n```\n{out}\n```\n")
+    with open(args.out, "w") as f:
+        f.write("\n".join(parts))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
