@@ -27,3 +27,14 @@ def test_folded_model_matches_eager(name, left):
         cl = folded.to(memory_format=torch.channels_last_3d)(x.contiguous(memory_format=torch.channels_last_3d))
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(cl, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnext3d_50", "iresgroup3d_50", "resgroupfix3d_50", "seqresnet3d_b22"])
+def test_folding_other_families(name):
+    torch.manual_seed(0)
+    model = randomize_bn(create(name, num_classes=10, width_mult=0.25)).eval()
+    folded = fold_batchnorm(model)
+    assert count_bn(folded) < count_bn(model)
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)

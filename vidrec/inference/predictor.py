@@ -72,13 +72,16 @@ class Predictor:
             raises ``ValueError`` naming the missing / unexpected keys.
         device: "auto" (GPU when present), "cpu", "cuda" or "cuda:N"; default ``cfg.DEVICE``.
         batch_size: clips per forward pass.
+        fuse_bn: fold every BatchNorm that follows a conv into it (same outputs
+            within float rounding, fewer passes over memory; see models/fuse.py).
     """
 
     def __init__(self, cfg, weights: Optional[str] = None, device: Optional[str] = None, batch_size: int = 8,
-                 opts: Sequence[str] = ()):
+                 opts: Sequence[str] = (), fuse_bn: bool = True):
         from ..config import load_config
         from ..engine.distributed import resolve_device
         from ..models import build_model
+        from ..models.fuse import fold_batchnorm
         from ..models.weights import load_weights
 
         if not hasattr(cfg, "MODEL"):
@@ -94,6 +97,8 @@ class Predictor:
         self.class_names = load_class_names(cfg)
         model = build_model(cfg)
         load_weights(model, self.weights)
+        if fuse_bn:
+            model = fold_batchnorm(model, inplace=True)
         self.model = model.eval().to(self.device)
         self.batch_size = max(1, int(batch_size))
         d = cfg.DATA
