@@ -92,6 +92,8 @@ class Trainer:
             ck.load_weights(model, cfg.TRAIN.CHECKPOINT_FILE, strict=False)  # e.g. a new classifier
             logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE)
         model.to(ctx.device)
+        if ctx.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # training clips have one fixed shape: tune once
         if cfg.MODEL.SYNC_BN and ctx.distributed:
             if ctx.device.type == "cuda":
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
