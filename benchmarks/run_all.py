@@ -54,6 +54,12 @@ def main(argv=None):
         "Every figure that matters is a ratio against a baseline measured in the same run, with medians over "
         "repeats; absolute numbers move with the machine's load.\n",
         f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}:\n\n{versions()}\n",
+        "What is compared: vidrec's ResNet3D-50 against pytorchvideo's `create_resnet` building the same network "
+        "(same weights, same outputs; pytorchvideo cannot build iResNet3D, so iResNet3D-50 is compared with its own "
+        "eager baseline); the inference fast paths (BatchNorm folded into convs, channels_last_3d) against eager; "
+        "the train and test loaders against the raw decoder fetching exactly the same frames; one decode per "
+        "30-view video against decoding each view; training with 1-2 loader workers against the in-process "
+        "loader. The GPU section runs only where CUDA is present.\n",
     ]
     for title, script, full, quick in SECTIONS:
         cmd = [sys.executable, os.path.join(HERE, script)] + (quick if args.quick else full)

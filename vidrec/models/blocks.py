@@ -127,14 +127,15 @@ class _StageBlock(nn.Module):
         self.position = position
         if position != START and bn0:
             self.bn0 = nn.BatchNorm3d(cin)
-        self.relu = nn.ReLU()  # not in-place: its first call may act on the identity
+        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.has_bn0 = position != START and bn0
 
     def preact(self, x: torch.Tensor) -> torch.Tensor:
         if self.position == START:
             return x
-        return self.relu(self.bn0(x) if self.has_bn0 else x)
+        # Without BN0 the input itself would be rectified: not in place, it is also the identity.
+        return self.relu(self.bn0(x)) if self.has_bn0 else torch.relu(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -211,7 +212,7 @@ class PreActBasicBlock(nn.Module):
         self.conv1 = conv3x3x3(cin, planes, stride, temporal=temporal)
         self.bn2 = nn.BatchNorm3d(planes)
         self.conv2 = conv3x3x3(planes, planes, temporal=temporal)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -238,7 +239,7 @@ class PreActBottleneck(nn.Module):
         self.conv2 = conv3x3x3(width, width, stride, groups, temporal)
         self.bn3 = nn.BatchNorm3d(width)
         self.conv3 = conv1x1x1(width, planes * (expansion or self.expansion))
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
