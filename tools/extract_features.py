@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vidrec.inference.cli import (SETUP_ERRORS, add_model_args, build_predictor, fail, setup_logging,  # noqa: E402
-                                  split_inputs_opts)
+                                  parse_video_args)
 
 
 def parse_args(argv=None):
@@ -40,11 +40,7 @@ def parse_args(argv=None):
                    help="process every n-th video starting at i (default: torchrun RANK/WORLD_SIZE, else all)")
     p.add_argument("--overwrite", action="store_true", help="recompute videos that are already done")
     p.add_argument("-q", "--quiet", action="store_true", help="log only failures")
-    args = p.parse_intermixed_args(argv)
-    args.inputs, args.opts = split_inputs_opts(args.inputs)
-    if not args.inputs:
-        p.error("no videos given")
-    return args
+    return parse_video_args(p, argv)
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vidrec.inference.cli import (SETUP_ERRORS, add_model_args, build_predictor, fail, setup_logging,  # noqa: E402
-                                  split_inputs_opts)
+                                  parse_video_args)
 
 
 def parse_args(argv=None):
@@ -50,11 +50,7 @@ def parse_args(argv=None):
                    help="write a copy of each video with the current label drawn on it into DIR")
     o.add_argument("--print-clips", type=int, default=20, help="clips printed per video (default 20; 0: none)")
     o.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
-    args = p.parse_intermixed_args(argv)
-    args.inputs, args.opts = split_inputs_opts(args.inputs)
-    if not args.inputs:
-        p.error("no videos given")
-    return args
+    return parse_video_args(p, argv)
 
 
 def main(argv=None) -> int:

@@ -39,6 +39,15 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = True) ->
     g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
 
 
+def parse_video_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse, then split the positional tokens into videos and trailing KEY VALUE overrides."""
+    args = p.parse_intermixed_args(argv)
+    args.inputs, args.opts = split_inputs_opts(args.inputs)
+    if not args.inputs:
+        p.error("no videos given")
+    return args
+
+
 def build_predictor(args, opts: Sequence[str], device=None):
     from .predictor import Predictor
 
