@@ -81,3 +81,15 @@ def clean_mp_context():
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "vidrec.engine.trainer", "vidrec.data", "vidrec.models"])
     return ctx
+
+
+def fork_loader_workers():
+    """Call first in a ``clean_mp_context`` child: its DataLoader workers are then forked from it.
+
+    A forkserver child inherits the forkserver start method; its workers would
+    be children of a new forkserver and outlive a SIGKILLed trainer (their
+    parent-death watchdog watches the forkserver), holding the test's output open.
+    """
+    import multiprocessing as mp
+
+    mp.set_start_method("fork", force=True)

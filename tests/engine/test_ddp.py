@@ -18,7 +18,7 @@ import torch
 
 from vidrec.engine import checkpoint as ck
 
-from .conftest import clean_mp_context, tiny_cfg
+from .conftest import clean_mp_context, fork_loader_workers, tiny_cfg
 
 OVERRIDES = dict(TRAIN__FREEZE_BN=True, MODEL__DROPOUT_RATE=0.0, DATA__RANDOM_FLIP=True, TRAIN__ACCUM_STEPS=2,
                  TRAIN__BATCH_SIZE=8, SOLVER__MAX_EPOCH=2, TRAIN__EVAL_PERIOD=1, TEST__ENABLE=True,
@@ -32,6 +32,7 @@ def _free_port() -> int:
 
 
 def _child(rank, world, port, cfg_args, queue, poison_rank):
+    fork_loader_workers()
     code = 0
     try:
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",

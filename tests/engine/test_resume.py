@@ -11,7 +11,7 @@ import torch
 
 from vidrec.engine import checkpoint as ck
 
-from .conftest import clean_mp_context, tiny_cfg
+from .conftest import clean_mp_context, fork_loader_workers, tiny_cfg
 
 
 # Dropout, flips and a worker process: every random stream is exercised.
@@ -23,6 +23,7 @@ def _child(root, out, fault):
     """Training process (see ``clean_mp_context``)."""
     import traceback
 
+    fork_loader_workers()
     code = 0
     try:
         if fault:
