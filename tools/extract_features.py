@@ -14,21 +14,17 @@ Examples:
   python tools/extract_features.py ... --shard 0/4 &  python tools/extract_features.py ... --shard 1/4 & ...
   torchrun --nproc_per_node=8 tools/extract_features.py --cfg X.yaml --weights W list.txt --out feats/
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vidrec.inference.cli import (SETUP_ERRORS, add_model_args, build_predictor, fail, setup_logging,  # noqa: E402
-                                  parse_video_args)
+from vidrec.inference.cli import (SETUP_ERRORS, build_predictor, fail, parse_video_args,  # noqa: E402
+                                  setup_logging, video_parser)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_FOLDER_OR_LIST [KEY VALUE ...]",
-                   help="videos, folders, lists; then optional config overrides")
-    add_model_args(p)
+    p = video_parser(__doc__)
     p.add_argument("--out", required=True, help="output folder")
     s = p.add_mutually_exclusive_group()
     s.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: one clip span)")

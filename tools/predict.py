@@ -18,21 +18,17 @@ video per line). Trailing KEY VALUE pairs override config keys. An unreadable
 video prints one line naming it and the reason; the others still run and the
 exit status is 1. Setup errors (config, weights that do not fit) exit with 2.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vidrec.inference.cli import (SETUP_ERRORS, add_model_args, build_predictor, fail, setup_logging,  # noqa: E402
-                                  parse_video_args)
+from vidrec.inference.cli import (SETUP_ERRORS, build_predictor, fail, parse_video_args,  # noqa: E402
+                                  setup_logging, video_parser)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_FOLDER_OR_LIST [KEY VALUE ...]",
-                   help="videos, folders, lists; then optional config overrides")
-    add_model_args(p)
+    p = video_parser(__doc__)
     w = p.add_argument_group("windows")
     hop = w.add_mutually_exclusive_group()
     hop.add_argument("--hop", type=int, default=None, help="frames between clip starts (default: one clip span)")

@@ -39,6 +39,15 @@ def add_model_args(p: argparse.ArgumentParser, weights_required: bool = True) ->
     g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
 
 
+def video_parser(doc: str) -> argparse.ArgumentParser:
+    """The parser every video tool starts from: inputs (then KEY VALUE overrides) and the model."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_FOLDER_OR_LIST [KEY VALUE ...]",
+                   help="videos, folders, lists; then optional config overrides")
+    add_model_args(p)
+    return p
+
+
 def parse_video_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, then split the positional tokens into videos and trailing KEY VALUE overrides."""
     args = p.parse_intermixed_args(argv)
