@@ -4,6 +4,8 @@
 Measures, with the same DataLoader settings:
   * train pipeline clips/s vs the raw decoder fetching exactly the same frames,
   * test pipeline videos/s (10x3 views) vs the raw decoder fetching the same frames,
+  (the pipeline includes turning its uint8 batches into normalised float model
+  input, which the engine does on the model's device: here the CPU),
   * frames decoded per 30-view video: union of the views (what the dataset does)
     vs decoding every view separately, and the time of each.
 Ratios are against the baseline measured in the same run; medians over repeats.
@@ -27,6 +29,7 @@ from vidrec.config.defaults import get_cfg  # noqa: E402
 from vidrec.data import VideoError, collate_test, probe, read_frames  # noqa: E402
 from vidrec.data.datasets import VideoDataset  # noqa: E402
 from vidrec.data.sampling import test_clips, train_clip  # noqa: E402
+from vidrec.data.transforms import to_model_input  # noqa: E402
 
 
 class RawTrain(Dataset):
@@ -51,9 +54,9 @@ class RawTest(RawTrain):
                            d.backend)[0]
 
 
-def timed(loader):
+def timed(loader, prepare=lambda batch: batch):
     t = time.perf_counter()
-    n = sum(1 for _ in loader)
+    n = sum(1 for batch in loader if prepare(batch) is not None)
     return time.perf_counter() - t, n
 
 
@@ -93,11 +96,14 @@ def main(argv=None):
         return DataLoader(ds, batch_size=None, sampler=sampler, **kw, **extra)
 
     t_raw = median_time(lambda: timed(loader(RawTrain(tr), keys))[0], a.repeats)
-    t_pipe = median_time(lambda: timed(loader(tr, keys))[0], a.repeats)
+    cpu, mean, std = torch.device("cpu"), cfg.DATA.MEAN, cfg.DATA.STD
+    t_pipe = median_time(lambda: timed(loader(tr, keys), lambda b: to_model_input(b[0][None], cpu, mean, std))[0],
+                         a.repeats)
     rows.append(("train clips/s (16x4, 224 crop)", len(keys) / t_raw, len(keys) / t_pipe))
     vids = list(range(len(paths)))
     t_raw = median_time(lambda: timed(loader(RawTest(te), vids))[0], a.repeats)
-    t_pipe = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw))[0], a.repeats)
+    t_pipe = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw),
+                                       lambda b: to_model_input(b["clips"], cpu, mean, std))[0], a.repeats)
     rows.append(("test videos/s (10x3 views, 256)", len(vids) / t_raw, len(vids) / t_pipe))
 
     print(f"\n{len(paths)} videos ({', '.join(Path(x).name for x in paths)}), {a.workers} workers, "

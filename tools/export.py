@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     from vidrec.inference.export import export_model
 
     try:
-        predictor = build_predictor(args, args.opts)
+        predictor = build_predictor(args, args.opts, memory_format="contiguous")  # portable weights
         doc = export_model(predictor, args.out, args.format, args.output, args.video, atol=args.atol,
                            rtol=args.rtol, onnx_exporter=args.onnx_exporter)
     except (VideoError, *SETUP_ERRORS) as e:

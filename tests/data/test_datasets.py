@@ -17,7 +17,7 @@ def test_train_items_and_seed(small_cfg, synth):
     assert ds.class_names == ["moving left", "moving right", "growing", "shrinking"]
     assert all(Path(p).is_file() for p in ds.paths)
     clip, label, index, n_failed = ds[(4, 123)]
-    assert clip.shape == (3, 8, 56, 56) and clip.dtype == torch.float32
+    assert clip.shape == (8, 56, 56, 3) and clip.dtype == torch.uint8
     assert (label, index, n_failed) == (1, 4, 0)
     again = ds[(4, 123)]
     assert torch.equal(clip, again[0])
@@ -52,12 +52,13 @@ def test_test_items_views_and_collate(small_cfg, synth, vids, monkeypatch):
     monkeypatch.setattr(datasets, "read_frames", lambda p, idx, **kw: calls.append(p) or real(p, idx, **kw))
     item = ds[0]
     # 32 frames, 8x2 clips (span 15): 18 start positions -> 10 clips x 3 crops, one decode call.
-    assert item["views"].shape == (30, 3, 8, 48, 48) and item["error"] == "" and len(calls) == 1
+    assert item["views"].shape == (30, 8, 48, 48, 3) and item["views"].dtype == torch.uint8
+    assert item["error"] == "" and len(calls) == 1
     ds.paths[1] = vids["random"]
     bad = ds[1]
     assert bad["views"].shape[0] == 0 and bad["error"] and bad["path"] == vids["random"]
     b = collate_test([item, bad, ds[2]])
-    assert b["clips"].shape == (60, 3, 8, 48, 48)
+    assert b["clips"].shape == (60, 8, 48, 48, 3) and b["clips"].dtype == torch.uint8
     assert b["video_index"].tolist() == [0] * 30 + [2] * 30
     assert b["labels"].tolist() == [0, 0, 1] and b["indices"].tolist() == [0, 1, 2]
     assert b["errors"] == [(1, vids["random"], bad["error"])]
@@ -98,12 +99,12 @@ def test_dataloader_two_workers(small_cfg, synth):
     dl = DataLoader(ds, batch_size=4, sampler=keys, num_workers=2)
     batches = list(dl)
     clips = torch.cat([b[0] for b in batches])
-    assert clips.shape == (8, 3, 8, 56, 56)
+    assert clips.shape == (8, 8, 56, 56, 3)
     assert torch.equal(clips[3], ds[keys[3]][0])  # same sample in the main process and a worker
     assert torch.cat([b[3] for b in batches]).sum() == 0
     tl = DataLoader(build_dataset(cfg, "test"), batch_size=3, num_workers=2, collate_fn=collate_test)
     tb = list(tl)
-    assert sum(b["clips"].shape[0] for b in tb) == 8 * 30 and tb[0]["clips"].shape[1:] == (3, 8, 48, 48)
+    assert sum(b["clips"].shape[0] for b in tb) == 8 * 30 and tb[0]["clips"].shape[1:] == (8, 48, 48, 3)
 
 
 def test_build_errors(small_cfg, synth, tmp_path):
@@ -159,7 +160,7 @@ def test_folder_kinetics_ssv2(small_cfg, vids, tmp_path):
     cfg.DATA.TRAIN_LIST, cfg.DATA.LABELS_FILE = str(tmp_path / "train.json"), str(tmp_path / "labels.json")
     cfg.MODEL.NUM_CLASSES = 174
     ds = build_dataset(cfg, "train")
-    assert ds.labels == [93] and ds[(0, 3)][0].shape == (3, 8, 56, 56)
+    assert ds.labels == [93] and ds[(0, 3)][0].shape == (8, 56, 56, 3)
 
 
 def test_real_samples_test_pipeline(small_cfg, samples, tmp_path):
@@ -171,6 +172,6 @@ def test_real_samples_test_pipeline(small_cfg, samples, tmp_path):
     ds = build_dataset(cfg, "test")
     items = [ds[i] for i in range(len(ds))]
     assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3- and 4-frame videos: 1 clip
-    assert items[3]["views"].shape[-2:] == (48, 48)
+    assert items[3]["views"].shape[-3:] == (48, 48, 3)
     assert items[5]["views"].shape[0] == 0 and "corrupted.mp4" not in items[5]["error"]  # reason only
     assert collate_test(items)["errors"][0][1].endswith("corrupted.mp4")

@@ -5,7 +5,7 @@ import torch
 from vidrec.data import sampling as S
 from vidrec.data.sampling import clip_indices, train_clip
 from vidrec.data.transforms import (crop_resized, normalize, resize_uint8, scaled_size, spatial_crop_offsets,
-                                    swap_label, train_transform)
+                                    swap_label, to_model_input, train_transform)
 from vidrec.data.transforms import test_transform as views_transform
 
 MEAN, STD = [0.45] * 3, [0.225] * 3
@@ -48,6 +48,21 @@ def test_normalize_values():
     assert torch.allclose(y, torch.full_like(y, (153 / 255 - 0.45) / 0.225))
 
 
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d])
+def test_to_model_input_layouts_agree(fmt):
+    """Batch (B, T, H, W, 3) uint8 -> (B, 3, T, H, W) float: same values in either layout."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 5, 7, 3), dtype=torch.uint8, generator=g)
+    y = to_model_input(x, torch.device("cpu"), MEAN, STD, fmt)
+    assert y.shape == (2, 3, 3, 5, 7) and y.is_contiguous(memory_format=fmt)
+    ref = (x.permute(0, 4, 1, 2, 3).double() / 255 - 0.45) / 0.225
+    assert torch.allclose(y.double(), ref, atol=1e-5)
+    with pytest.raises(ValueError, match="uint8 clips"):
+        to_model_input(x.float(), torch.device("cpu"), MEAN, STD)
+    with pytest.raises(ValueError, match="uint8 clips"):
+        to_model_input(x[0], torch.device("cpu"), MEAN, STD)
+
+
 def smooth(t=2, h=48, w=64):
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     img = torch.stack([xx * 3, yy * 4, (xx + yy) * 2], -1).clamp(0, 255).to(torch.uint8)
@@ -67,14 +82,14 @@ def test_train_transform_shape_and_flip():
     fr = smooth(t=4, h=33, w=47)  # odd sizes
     n_flip = 0
     for seed in range(12):
-        a, fa = train_transform(fr, np.random.default_rng(seed), [64, 80], 56, True, MEAN, STD)
-        b, fb = train_transform(fr, np.random.default_rng(seed), [64, 80], 56, False, MEAN, STD)
-        assert a.shape == (3, 4, 56, 56) and a.dtype == torch.float32 and not fb
-        assert torch.equal(a, b.flip(-1) if fa else b)
+        a, fa = train_transform(fr, np.random.default_rng(seed), [64, 80], 56, True)
+        b, fb = train_transform(fr, np.random.default_rng(seed), [64, 80], 56, False)
+        assert a.shape == (4, 56, 56, 3) and a.dtype == torch.uint8 and a.is_contiguous() and not fb
+        assert torch.equal(a, b.flip(2) if fa else b)
         n_flip += fa
     assert 0 < n_flip < 12
     with pytest.raises(ValueError, match="TRAIN_CROP_SIZE"):
-        train_transform(fr, np.random.default_rng(0), [48, 64], 56, False, MEAN, STD)
+        train_transform(fr, np.random.default_rng(0), [48, 64], 56, False)
 
 
 def test_three_crops_along_long_side():
@@ -83,11 +98,11 @@ def test_three_crops_along_long_side():
     assert spatial_crop_offsets(256, 340, 224, 1) == [(16, 58)]
     fr = smooth(t=3)  # red grows with x
     clips = np.array([[0, 1], [1, 2]])
-    v = views_transform(fr, clips, 32, 32, 3, MEAN, STD)
-    assert v.shape == (6, 3, 2, 32, 32)
-    red = v[:3, 0].mean((1, 2, 3))
+    v = views_transform(fr, clips, 32, 32, 3)
+    assert v.shape == (6, 2, 32, 32, 3) and v.dtype == torch.uint8
+    red = v[:3, ..., 0].float().mean((1, 2, 3))
     assert red[0] < red[1] < red[2]  # left, centre, right
-    one = views_transform(fr, clips, 32, 32, 1, MEAN, STD)
+    one = views_transform(fr, clips, 32, 32, 1)
     assert torch.equal(one[0], v[1])  # single view = centre crop
 
 

@@ -31,6 +31,24 @@ def test_predictor_matches_model(predictor, gen):
     assert not predictor.model.training
 
 
+def test_fast_paths_match_plain_eager(tiny_weights, predictor, gen):
+    """The CPU default (BN folded, channels_last_3d) and torch.compile give the plain eager model's outputs."""
+    from vidrec.inference.predictor import Predictor
+
+    plain = Predictor(*tiny_weights, device="cpu", fuse_bn=False, memory_format="contiguous")
+    compiled = Predictor(*tiny_weights, device="cpu", compile=True)
+    assert predictor.memory_format == torch.channels_last_3d and plain.memory_format == torch.contiguous_format
+    conv = predictor.model.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
+    clips = torch.stack([c for _, c in predictor.stream(gen["v50"], hop=10)])
+    ref = plain.forward(plain.prepare(clips), features=True)
+    assert ref["probs"].std(0).max() > 1e-3  # clips give different outputs: the comparison can fail
+    for fast in (predictor, compiled):
+        out = fast.forward(fast.prepare(clips), features=True)
+        torch.testing.assert_close(out["probs"], ref["probs"], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(out["features"], ref["features"], atol=1e-4, rtol=1e-4)
+
+
 def test_hop_seconds_and_multiview(predictor, gen):
     res = predictor.predict(gen["v50"], hop_seconds=0.4, multiview=True, cover_end=False)
     assert res["hop_frames"] == 10 and res["num_clips"] == 5

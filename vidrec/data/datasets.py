@@ -54,7 +54,6 @@ class VideoDataset(Dataset):
         self.swap_pairs = [list(p) for p in d.FLIP_SWAP_PAIRS]
         self.test_short, self.test_crop = int(d.TEST_SHORT_SIDE), int(d.TEST_CROP_SIZE)
         self.num_views, self.num_crops = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
-        self.mean, self.std = list(d.MEAN), list(d.STD)
         self.max_retries = int(d.MAX_RETRIES)
 
     def __len__(self) -> int:
@@ -75,7 +74,7 @@ class VideoDataset(Dataset):
                                    backend=self.backend, fallback=self.fallback)
         if "fallback_reason" in info:
             logger.debug("%s: decoded with %s (%s)", self.paths[index], info["backend"], info["fallback_reason"])
-        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.mean, self.std)
+        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip)
         label = swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]
         return clip, label
 
@@ -96,7 +95,7 @@ class VideoDataset(Dataset):
 
     # -- testing
     def load_views(self, index: int) -> torch.Tensor:
-        """All test views of video ``index`` (V, C, T, H, W), decoding the union of their frames once."""
+        """All test views of video ``index``, uint8 (V, T, H, W, 3), decoding the union of their frames once."""
         plan = {}
 
         def frames_needed(n: int):
@@ -106,7 +105,7 @@ class VideoDataset(Dataset):
 
         frames, _ = read_frames(self.paths[index], frames_needed, backend=self.backend, fallback=self.fallback)
         rows = np.searchsorted(plan["uniq"], plan["clips"])
-        return test_transform(frames, rows, self.test_short, self.test_crop, self.num_crops, self.mean, self.std)
+        return test_transform(frames, rows, self.test_short, self.test_crop, self.num_crops)
 
     def _test_item(self, index: int) -> Dict:
         item = {"label": self.labels[index], "index": index, "error": "", "path": self.paths[index]}
@@ -114,7 +113,7 @@ class VideoDataset(Dataset):
             item["views"] = self.load_views(index)
         except VideoError as e:
             logger.warning("cannot evaluate video %s (%s)", e.path, e.reason)
-            item["views"] = torch.zeros((0, 3, self.num_frames, self.test_crop, self.test_crop))
+            item["views"] = torch.zeros((0, self.num_frames, self.test_crop, self.test_crop, 3), dtype=torch.uint8)
             item["error"] = e.reason
         return item
 
@@ -141,8 +140,10 @@ def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> 
 def build_dataset(cfg, split: str) -> VideoDataset:
     """Dataset for ``split`` in {"train", "val", "test"} from ``cfg.DATA`` / ``cfg.TEST``.
 
-    train items: ``(clip (C,T,H,W), label, index, n_failed)``; key ``i`` or ``(i, seed)``.
+    train items: ``(clip, label, index, n_failed)``; key ``i`` or ``(i, seed)``.
     val/test items: ``{"views", "label", "index", "error", "path"}``, batch with :func:`collate_test`.
+    Clips and views are uint8 ``(..., T, H, W, 3)``; the engine turns them into
+    normalised model input on its device with :func:`~vidrec.data.transforms.to_model_input`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

@@ -1,9 +1,11 @@
-"""Spatial transforms on uint8 frames (T, H, W, 3) -> float32 clips (C, T, H, W).
+"""Spatial transforms on uint8 frames (T, H, W, 3); float conversion happens on the model's device.
 
 Work happens on the smallest tensor: training crops the source region in
 uint8 and resizes only that region; testing resizes each decoded frame once
-(in uint8) and slices all spatial crops from it. Conversion to float and
-normalisation come last.
+(in uint8) and slices all spatial crops from it. Clips stay uint8 through the
+loader (a quarter of float32's bytes through worker shared memory and the
+host-to-device copy); :func:`to_model_input` converts and normalises them
+where the model runs, in the model's memory format.
 """
 from __future__ import annotations
 
@@ -24,13 +26,31 @@ def resize_uint8(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return x.permute(0, 2, 3, 1)
 
 
-def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (..., T, H, W, 3) -> float32 (..., C, T, H, W), scaled to [0, 1] then normalised."""
-    x = frames.movedim(-1, -4).to(torch.float32, memory_format=torch.contiguous_format)
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """uint8 (..., T, H, W, 3) -> float32 (..., C, T, H, W), scaled to [0, 1] then normalised.
+
+    ``channels_last_3d`` (batched input only) keeps the decoder's channel-last
+    layout, so the conversion is a single streaming pass with no transpose.
+    """
+    x = frames.movedim(-1, -4).to(torch.float32, memory_format=memory_format)
     # (x / 255 - mean) / std folded into one multiply-add per element.
-    scale = 1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))
-    shift = -torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)
+    std_t = torch.tensor(std, dtype=torch.float32, device=x.device)
+    scale = 1.0 / (255.0 * std_t)
+    shift = -torch.tensor(mean, dtype=torch.float32, device=x.device) / std_t
     return x.mul_(scale.view(3, 1, 1, 1)).add_(shift.view(3, 1, 1, 1))
+
+
+def to_model_input(clips: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float],
+                   memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Loader batch (B, T, H, W, 3) uint8 -> normalised float32 (B, C, T, H, W) on ``device``.
+
+    The copy moves uint8 (non-blocking from pinned memory); conversion and
+    normalisation run on the device.
+    """
+    if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[-1] != 3:
+        raise ValueError(f"expected uint8 clips (B, T, H, W, 3), got {clips.dtype} {tuple(clips.shape)}")
+    return normalize(clips.to(device, non_blocking=True), mean, std, memory_format)
 
 
 def scaled_size(h: int, w: int, short_side: int) -> Tuple[int, int]:
@@ -57,9 +77,9 @@ def crop_resized(frames: torch.Tensor, short_side: int, y: int, x: int, size: in
 
 
 def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequence[int], crop: int,
-                    flip: bool, mean, std) -> Tuple[torch.Tensor, bool]:
+                    flip: bool) -> Tuple[torch.Tensor, bool]:
     """Random short-side scale in ``jitter`` (inclusive), random ``crop`` square, optional
-    horizontal flip with p=0.5 -> (clip (C, T, crop, crop), flipped)."""
+    horizontal flip with p=0.5 -> (uint8 clip (T, crop, crop, 3), flipped)."""
     lo, hi = int(jitter[0]), int(jitter[-1])
     if crop > lo:
         raise ValueError(f"DATA.TRAIN_CROP_SIZE {crop} is larger than the smallest jitter scale {lo}")
@@ -70,7 +90,7 @@ def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequ
     out = crop_resized(frames, s, y, x, crop)
     if flipped:
         out = out.flip(2)
-    return normalize(out, mean, std), flipped
+    return out.contiguous(), flipped
 
 
 def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
@@ -83,10 +103,10 @@ def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
     return [(across, a) if long_is_w else (a, across) for a in along]
 
 
-def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int,
-                   mean, std) -> torch.Tensor:
+def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int
+                   ) -> torch.Tensor:
     """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them ->
-    views (V_t * num_crops, C, T, crop, crop); view v = clip v // num_crops, crop v % num_crops."""
+    uint8 views (V_t * num_crops, T, crop, crop, 3); view v = clip v // num_crops, crop v % num_crops."""
     if crop > short_side:
         raise ValueError(f"DATA.TEST_CROP_SIZE {crop} is larger than DATA.TEST_SHORT_SIDE {short_side}")
     rh, rw = scaled_size(frames.shape[1], frames.shape[2], short_side)
@@ -94,7 +114,7 @@ def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, cro
     idx = torch.as_tensor(np.asarray(clips), dtype=torch.long)
     views = [small[idx[t], y:y + crop, x:x + crop]
              for t in range(idx.shape[0]) for (y, x) in spatial_crop_offsets(rh, rw, crop, num_crops)]
-    return normalize(torch.stack(views), mean, std)
+    return torch.stack(views)
 
 
 def swap_label(label: int, pairs: Optional[Sequence[Sequence[int]]]) -> int:

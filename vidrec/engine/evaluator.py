@@ -18,12 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..data.transforms import to_model_input
 from ..utils.io import atomic_write_text
 from ..utils.rng import mix_seed, worker_init_fn
 from . import distributed as du
 from .metrics import (compute_metrics, confusion_matrix, dedup_by_index, format_metrics, per_class_rows,
                       save_scores_npz)
-from .precision import autocast
+from .precision import autocast, memory_format
 from .progress import Progress
 
 logger = logging.getLogger("vidrec")
@@ -54,6 +55,7 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
     was_training = net.training
     net.eval()
     loader = make_eval_loader(dataset, cfg, ctx)
+    fmt = memory_format(cfg.MEMORY_FORMAT, ctx.device)
     ids: List[int] = []
     paths: List[str] = []
     labels: List[int] = []
@@ -81,7 +83,7 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
         probs = []
         for c in clips.split(chunk):
             with autocast(cfg.TRAIN.MIXED_PRECISION, ctx.device):
-                logits = net(c.to(ctx.device, non_blocking=True))
+                logits = net(to_model_input(c, ctx.device, cfg.DATA.MEAN, cfg.DATA.STD, fmt))
             probs.append(F.softmax(logits.float(), dim=1).cpu().double())
         probs = torch.cat(probs)
         sums = torch.zeros(B, probs.shape[1], dtype=torch.float64).index_add_(0, vid, probs)
@@ -212,7 +214,7 @@ def test(cfg) -> Dict:
         logger.info("testing %s with weights %s", cfg.MODEL.ARCH, weights)
         if ctx.is_main:
             write_run_info(cfg, model, cfg.OUTPUT_DIR, ctx.world_size, tag="_test")
-        model.to(ctx.device)
+        model.to(ctx.device, memory_format=memory_format(cfg.MEMORY_FORMAT, ctx.device))
         dataset = build_dataset(cfg, cfg.TEST.SPLIT)
         return run_test(model, dataset, cfg, ctx)
     finally:

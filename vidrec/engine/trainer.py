@@ -22,13 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..data.transforms import to_model_input
 from ..utils.rng import get_rng_state, mix_seed, seed_all, set_rng_state, worker_init_fn
 from . import checkpoint as ck
 from . import distributed as du
 from . import faults
 from .evaluator import evaluate, run_test
 from .metrics import format_metrics
-from .precision import autocast, check_precision, make_scaler
+from .precision import autocast, check_precision, make_scaler, memory_format
 from .progress import MetricsLog, Progress, setup_logging
 from .sampler import TrainSampler
 from .schedule import lr_at, scaled_base_lr, set_lr
@@ -91,7 +92,8 @@ class Trainer:
         if cfg.TRAIN.CHECKPOINT_FILE:
             ck.load_weights(model, cfg.TRAIN.CHECKPOINT_FILE, strict=False)  # e.g. a new classifier
             logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE)
-        model.to(ctx.device)
+        self.memory_format = memory_format(cfg.MEMORY_FORMAT, ctx.device)
+        model.to(ctx.device, memory_format=self.memory_format)
         if ctx.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # training clips have one fixed shape: tune once
         if cfg.MODEL.SYNC_BN and ctx.distributed:
@@ -300,7 +302,7 @@ class Trainer:
             t_wait = time.perf_counter()
             clips, labels, _, n_failed = next(data)
             self.meters["data_time"] = self.meters.get("data_time", 0.0) + time.perf_counter() - t_wait
-            clips = clips.to(ctx.device, non_blocking=True)
+            clips = to_model_input(clips, ctx.device, cfg.DATA.MEAN, cfg.DATA.STD, self.memory_format)
             labels = torch.as_tensor(labels).to(ctx.device, non_blocking=True)
             sync_ctx = (self.model.no_sync() if ctx.distributed and micro < self.accum - 1
                         else contextlib.nullcontext())
