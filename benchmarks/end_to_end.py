@@ -2,9 +2,11 @@
 """End to end: training iterations/s of the demo config, and where the time goes.
 
 Trains the demo model (configs/demo_synthetic.yaml) on the synthetic motion
-data for a few epochs with 0, 1 and 2 loader workers in the same run, and
-reports iterations/s (the last epoch, warm), the share of the epoch spent
-waiting for data, and the speed against the in-process loader (0 workers).
+data for a few epochs with 0, 1 and 2 loader workers in the same run, then
+with one worker and the other layout (MEMORY_FORMAT contiguous) and with
+DATA.RESIZE_ON_DEVICE, and reports iterations/s (the last epoch, warm), the
+share of the epoch spent waiting for data, and the speed against the
+in-process loader (0 workers).
 
   python benchmarks/end_to_end.py [--epochs 2] [--workers 0 1 2]
 """
@@ -18,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run(root: dict, out: str, workers: int, epochs: int, opts) -> dict:
+def run(root: dict, out: str, workers: int, epochs: int, opts, label: str = "") -> dict:
     from vidrec.config import load_config
     from vidrec.engine import train
 
@@ -32,7 +34,7 @@ def run(root: dict, out: str, workers: int, epochs: int, opts) -> dict:
     wall = time.perf_counter() - t
     epochs_rec = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
     last = [r for r in epochs_rec if r.get("type") == "train_epoch"][-1]
-    return {"workers": workers, "epoch_seconds": last["seconds"], "data_wait_seconds": last["data_wait_seconds"],
+    return {"setting": label or f"{workers} workers", "workers": workers, "epoch_seconds": last["seconds"], "data_wait_seconds": last["data_wait_seconds"],
             "wall_seconds": wall}
 
 
@@ -56,14 +58,18 @@ def main(argv=None):
     batch = cfg.TRAIN.BATCH_SIZE
     iters_per_epoch = args.per_class * cfg.MODEL.NUM_CLASSES // batch
     rows = [run(data, os.path.join(tmp, f"w{w}"), w, args.epochs, args.opts) for w in args.workers]
+    variants = {"1 worker, contiguous layout": ["MEMORY_FORMAT", "contiguous"],
+                "1 worker, resize on device": ["DATA.RESIZE_ON_DEVICE", "True"]}
+    rows += [run(data, os.path.join(tmp, f"v{i}"), 1, args.epochs, args.opts + extra, label)
+             for i, (label, extra) in enumerate(variants.items())]
     base = rows[0]["epoch_seconds"]
     print(f"demo config ({cfg.MODEL.ARCH} x{cfg.MODEL.WIDTH_MULT}, batch {batch}, "
           f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.TRAIN_CROP_SIZE}px clips, {cfg.NUM_THREADS} torch thread(s)), "
           f"{iters_per_epoch} iterations per epoch, last of {args.epochs} epochs")
-    print(f"{'loader workers':>15} {'iters/s':>8} {'clips/s':>8} {'waiting for data':>17} {'vs 0 workers':>13}")
+    print(f"{'setting':<28} {'iters/s':>8} {'clips/s':>8} {'waiting for data':>17} {'vs 0 workers':>13}")
     for r in rows:
         s = r["epoch_seconds"]
-        print(f"{r['workers']:>15} {iters_per_epoch / s:>8.2f} {iters_per_epoch * batch / s:>8.1f} "
+        print(f"{r['setting']:<28} {iters_per_epoch / s:>8.2f} {iters_per_epoch * batch / s:>8.1f} "
               f"{r['data_wait_seconds'] / s:>16.0%} {base / s:>12.2f}x")
     return rows
 

@@ -8,7 +8,7 @@ for context only.
 
   python benchmarks/model_speed.py                      # CPU-sized: batch 2, 8x112x112
   python benchmarks/model_speed.py --frames 16 --size 224 --batch 8 --device cuda
-  python benchmarks/model_speed.py --compile            # also torch.compile (slow to compile on CPU)
+  python benchmarks/model_speed.py --no-compile         # skip torch.compile (tens of seconds per model)
 """
 import argparse
 import json
@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from vidrec.models import create  # noqa: E402
 from vidrec.models.complexity import fvcore_flops  # noqa: E402
+from vidrec.inference.predictor import compile_for_inference  # noqa: E402
 from vidrec.models.fuse import fold_batchnorm  # noqa: E402
 
 
@@ -84,7 +85,8 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--compile", action="store_true", help="also time torch.compile'd inference")
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="skip the torch.compile'd inference path (compiling takes tens of seconds per model)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -99,7 +101,7 @@ def main(argv=None):
     results = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "device": str(device), "torch": torch.__version__, "input": list(shape),
                "matmul_peak_gflops": peak, "models": {}}
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, input {shape}")
+    print(f"device {device} ({results['machine']}), torch {torch.__version__}, {torch.get_num_threads()} threads, input {shape}")
     print(f"matmul peak (fp32): {peak:.1f} GFLOP/s\n")
 
     for name in ("resnet3d_50", "iresnet3d_50"):
@@ -113,30 +115,37 @@ def main(argv=None):
             fwd["pytorchvideo eager"] = forward_fn(ptv, x)
         folded = fold_batchnorm(ours)
         fwd["vidrec folded BN"] = forward_fn(folded, x)
+        x_cl = x.contiguous(memory_format=torch.channels_last_3d)
         cl = fold_batchnorm(ours).to(memory_format=torch.channels_last_3d)
-        fwd["vidrec folded BN + channels_last_3d"] = forward_fn(cl, x.contiguous(memory_format=torch.channels_last_3d))
-        if args.compile:
-            compiled = torch.compile(fold_batchnorm(ours))
-            fwd["vidrec folded BN + compile"] = forward_fn(compiled, x)
+        fwd["vidrec folded BN + channels_last_3d"] = forward_fn(cl, x_cl)
+        if args.compile:  # what Predictor(compile=True) runs
+            compiled = compile_for_inference(fold_batchnorm(ours).to(memory_format=torch.channels_last_3d))
+            fwd["vidrec folded BN + channels_last_3d + compile"] = forward_fn(compiled, x_cl)
         f_times = round_robin(fwd, device, args.repeats, warmup=2 if args.compile else 1)
 
         train = {"vidrec eager": train_fn(create(name, num_classes=400).to(device).train(), x, y)}
         if name == "resnet3d_50":
             train["pytorchvideo eager"] = train_fn(pytorchvideo_resnet3d(50, 400).to(device).train(), x, y)
+        cl_net = create(name, num_classes=400).to(device, memory_format=torch.channels_last_3d).train()
+        train["vidrec channels_last_3d"] = train_fn(cl_net, x_cl, y)
         t_times = round_robin(train, device, max(3, args.repeats // 2))
 
         base_f, base_t = f_times["vidrec eager"], t_times["vidrec eager"]
         print(f"{name}: {flops / 1e9:.1f} GFLOP per forward")
-        print(f"  {'forward (inference)':<40} {'clips/s':>8} {'vs vidrec eager':>16} {'GFLOP/s':>9} {'of peak':>8}")
+        print(f"  {'forward (inference)':<48} {'clips/s':>8} {'vs vidrec eager':>16} {'GFLOP/s':>9} {'of peak':>8}")
         for k, s in f_times.items():
-            print(f"  {k:<40} {args.batch / s:>8.2f} {base_f / s:>15.2f}x {flops / s / 1e9:>9.1f} "
+            print(f"  {k:<48} {args.batch / s:>8.2f} {base_f / s:>15.2f}x {flops / s / 1e9:>9.1f} "
                   f"{flops / s / 1e9 / peak:>7.0%}")
-        print(f"  {'training step (fwd+bwd+SGD)':<40} {'clips/s':>8} {'vs vidrec eager':>16}")
+        ceiling = peak / (flops / base_f / 1e9)
+        print(f"  {'(ceiling: every FLOP at the matmul peak)':<48} {args.batch * ceiling / base_f:>8.2f} "
+              f"{ceiling:>15.2f}x")
+        print(f"  {'training step (fwd+bwd+SGD)':<48} {'clips/s':>8} {'vs vidrec eager':>16}")
         for k, s in t_times.items():
-            print(f"  {k:<40} {args.batch / s:>8.2f} {base_t / s:>15.2f}x")
+            print(f"  {k:<48} {args.batch / s:>8.2f} {base_t / s:>15.2f}x")
         print()
         results["models"][name] = {
             "gflop_per_forward": flops / 1e9,
+            "forward_ceiling_ratio": ceiling,
             "forward_clips_per_s": {k: args.batch / s for k, s in f_times.items()},
             "forward_ratio_vs_eager": {k: base_f / s for k, s in f_times.items()},
             "train_clips_per_s": {k: args.batch / s for k, s in t_times.items()},

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from vidrec.data import ListError, build_dataset, check_failure_rate, collate_test, datasets
+from vidrec.data import ListError, build_dataset, check_failure_rate, collate_test, collate_train, datasets
 from conftest import use_synth, write_video
 
 
@@ -175,3 +175,30 @@ def test_real_samples_test_pipeline(small_cfg, samples, tmp_path):
     assert items[3]["views"].shape[-3:] == (48, 48, 3)
     assert items[5]["views"].shape[0] == 0 and "corrupted.mp4" not in items[5]["error"]  # reason only
     assert collate_test(items)["errors"][0][1].endswith("corrupted.mp4")
+
+
+def test_resize_on_device_gives_the_same_crops(small_cfg, synth):
+    """DATA.RESIZE_ON_DEVICE: workers ship the source regions, the device resizes them; same crops and labels."""
+    from vidrec.data.transforms import to_model_input
+
+    cfg = use_synth(small_cfg, synth)
+    cfg.DATA.FLIP_SWAP_PAIRS = [[0, 1]]
+    in_loader = build_dataset(cfg, "train")
+    cfg.DATA.RESIZE_ON_DEVICE = True
+    deferred = build_dataset(cfg, "train")
+    keys = [(i, 70 + i) for i in range(0, 12, 2)]
+    a = collate_train([in_loader[k] for k in keys])
+    b = collate_train([deferred[k] for k in keys])
+    assert isinstance(b[0], dict) and b[0]["plans"].shape == (6, 6) and b[0]["regions"][0].dtype == torch.uint8
+    for x, y in zip(a[1:], b[1:]):  # labels (flips swap 0 <-> 1), indices, failures
+        assert torch.equal(x, y)
+    assert set(b[0]["plans"][:, 5].tolist()) == {0, 1}  # both flipped and unflipped crops compared
+    cpu, mean, std = torch.device("cpu"), cfg.DATA.MEAN, cfg.DATA.STD
+    x, y = to_model_input(a[0], cpu, mean, std), to_model_input(b[0], cpu, mean, std)
+    assert x.shape == y.shape == (6, 3, 8, 56, 56)
+    # Only the loader's rounding to uint8 separates them: within one grey level.
+    assert (x - y).abs().max() <= 1.01 / 255 / std[0]
+    # DataLoader workers + pinned-memory-style batching of the variable-size regions.
+    dl = DataLoader(deferred, batch_size=3, sampler=keys, num_workers=2, collate_fn=collate_train)
+    z = torch.cat([to_model_input(batch[0], cpu, mean, std) for batch in dl])
+    assert torch.equal(z, y)

@@ -59,6 +59,10 @@ _C.DATA.TRAIN_CROP_SIZE = 224
 _C.DATA.RANDOM_FLIP = True
 # Label-aware flip: pairs of class ids swapped when a clip is flipped (SSv2).
 _C.DATA.FLIP_SWAP_PAIRS = []
+# Training crops: resize on the model's device (GPU) instead of in the loader
+# workers, for when the CPU is the bottleneck. The workers then only decode and
+# cut the source region; the crop drawn is the same.
+_C.DATA.RESIZE_ON_DEVICE = False
 # Testing: shorter side TEST_SHORT_SIDE, crops of TEST_CROP_SIZE.
 _C.DATA.TEST_SHORT_SIDE = 256
 _C.DATA.TEST_CROP_SIZE = 256

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from . import lists as L
 from .decoders import VideoError, read_frames
@@ -55,6 +55,7 @@ class VideoDataset(Dataset):
         self.test_short, self.test_crop = int(d.TEST_SHORT_SIDE), int(d.TEST_CROP_SIZE)
         self.num_views, self.num_crops = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
         self.max_retries = int(d.MAX_RETRIES)
+        self.defer_resize = bool(d.RESIZE_ON_DEVICE) and train
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,7 +75,7 @@ class VideoDataset(Dataset):
                                    backend=self.backend, fallback=self.fallback)
         if "fallback_reason" in info:
             logger.debug("%s: decoded with %s (%s)", self.paths[index], info["backend"], info["fallback_reason"])
-        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip)
+        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.defer_resize)
         label = swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]
         return clip, label
 
@@ -118,6 +119,17 @@ class VideoDataset(Dataset):
         return item
 
 
+def collate_train(items: List[tuple]) -> tuple:
+    """Train items -> (clips, labels, indices, n_failed); deferred crops (DATA.RESIZE_ON_DEVICE)
+    have per-video sizes, so they travel as ``{"regions": [...], "plans": (B, 6)}``."""
+    clips = [it[0] for it in items]
+    if isinstance(clips[0], dict):
+        batch = {"regions": [c["region"] for c in clips], "plans": torch.stack([c["plan"] for c in clips])}
+    else:
+        batch = torch.stack(clips)
+    return (batch, *default_collate([it[1:] for it in items]))
+
+
 def collate_test(items: List[Dict]) -> Dict:
     """Multi-view items -> one batch of all their clips; failed videos contribute no clips."""
     counts = torch.tensor([it["views"].shape[0] for it in items], dtype=torch.long)
@@ -140,7 +152,7 @@ def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> 
 def build_dataset(cfg, split: str) -> VideoDataset:
     """Dataset for ``split`` in {"train", "val", "test"} from ``cfg.DATA`` / ``cfg.TEST``.
 
-    train items: ``(clip, label, index, n_failed)``; key ``i`` or ``(i, seed)``.
+    train items: ``(clip, label, index, n_failed)``; key ``i`` or ``(i, seed)``; batch with :func:`collate_train`.
     val/test items: ``{"views", "label", "index", "error", "path"}``, batch with :func:`collate_test`.
     Clips and views are uint8 ``(..., T, H, W, 3)``; the engine turns them into
     normalised model input on its device with :func:`~vidrec.data.transforms.to_model_input`.

@@ -28,7 +28,7 @@ def resize_uint8(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 
 def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
               memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-    """uint8 (..., T, H, W, 3) -> float32 (..., C, T, H, W), scaled to [0, 1] then normalised.
+    """uint8 (..., T, H, W, 3) (or float in [0, 255]) -> float32 (..., C, T, H, W), normalised.
 
     ``channels_last_3d`` (batched input only) keeps the decoder's channel-last
     layout, so the conversion is a single streaming pass with no transpose.
@@ -41,13 +41,17 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     return x.mul_(scale.view(3, 1, 1, 1)).add_(shift.view(3, 1, 1, 1))
 
 
-def to_model_input(clips: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float],
+def to_model_input(clips, device: torch.device, mean: Sequence[float], std: Sequence[float],
                    memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-    """Loader batch (B, T, H, W, 3) uint8 -> normalised float32 (B, C, T, H, W) on ``device``.
+    """Loader batch -> normalised float32 (B, C, T, H, W) on ``device``.
 
+    ``clips`` is uint8 (B, T, H, W, 3), or deferred training crops
+    ``{"regions", "plans"}`` (DATA.RESIZE_ON_DEVICE) that are resized here.
     The copy moves uint8 (non-blocking from pinned memory); conversion and
     normalisation run on the device.
     """
+    if isinstance(clips, dict):
+        return normalize(resize_regions(clips["regions"], clips["plans"], device), mean, std, memory_format)
     if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[-1] != 3:
         raise ValueError(f"expected uint8 clips (B, T, H, W, 3), got {clips.dtype} {tuple(clips.shape)}")
     return normalize(clips.to(device, non_blocking=True), mean, std, memory_format)
@@ -59,27 +63,37 @@ def scaled_size(h: int, w: int, short_side: int) -> Tuple[int, int]:
     return (short_side, max(short_side, round(w * f))) if h <= w else (max(short_side, round(h * f)), short_side)
 
 
-def crop_resized(frames: torch.Tensor, short_side: int, y: int, x: int, size: int) -> torch.Tensor:
-    """The ``size`` x ``size`` window at (y, x) of the frames resized to ``short_side``,
-    computed by resizing only the source region under the window (+1 px margin)."""
-    h, w = frames.shape[1:3]
+def crop_plan(h: int, w: int, short_side: int, y: int, x: int, size: int):
+    """Where :func:`crop_resized` reads and cuts: the source box ``(y0, y1, x0, x1)`` under
+    the window (+1 px margin), the size ``(out_h, out_w)`` that box is resized to (the
+    full image's scale), and the window's offset ``(oy, ox)`` in the resized box."""
     rh, rw = scaled_size(h, w, short_side)
     fy, fx = rh / h, rw / w
     y0, x0 = max(0, math.floor(y / fy) - 1), max(0, math.floor(x / fx) - 1)
     y1, x1 = min(h, math.ceil((y + size) / fy) + 1), min(w, math.ceil((x + size) / fx) + 1)
-    region = frames[:, y0:y1, x0:x1]
-    # Resize the region at the full image's scale, then cut the exact window.
     ry, rx = round(y0 * fy), round(x0 * fx)
     out_h, out_w = max(size, round(y1 * fy) - ry), max(size, round(x1 * fx) - rx)
-    region = resize_uint8(region, (out_h, out_w))
     oy, ox = min(max(0, y - ry), out_h - size), min(max(0, x - rx), out_w - size)
+    return (y0, y1, x0, x1), (out_h, out_w), (oy, ox)
+
+
+def crop_resized(frames: torch.Tensor, short_side: int, y: int, x: int, size: int) -> torch.Tensor:
+    """The ``size`` x ``size`` window at (y, x) of the frames resized to ``short_side``,
+    computed by resizing only the source region under the window."""
+    (y0, y1, x0, x1), out, (oy, ox) = crop_plan(frames.shape[1], frames.shape[2], short_side, y, x, size)
+    region = resize_uint8(frames[:, y0:y1, x0:x1], out)
     return region[:, oy:oy + size, ox:ox + size]
 
 
 def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequence[int], crop: int,
-                    flip: bool) -> Tuple[torch.Tensor, bool]:
+                    flip: bool, defer_resize: bool = False):
     """Random short-side scale in ``jitter`` (inclusive), random ``crop`` square, optional
-    horizontal flip with p=0.5 -> (uint8 clip (T, crop, crop, 3), flipped)."""
+    horizontal flip with p=0.5 -> (uint8 clip (T, crop, crop, 3), flipped).
+
+    ``defer_resize`` (DATA.RESIZE_ON_DEVICE) returns instead the uint8 source
+    region and its plan, ``{"region", "plan"}``, for :func:`resize_regions` to
+    finish on the model's device: the same crop, drawn from the same random numbers.
+    """
     lo, hi = int(jitter[0]), int(jitter[-1])
     if crop > lo:
         raise ValueError(f"DATA.TRAIN_CROP_SIZE {crop} is larger than the smallest jitter scale {lo}")
@@ -87,10 +101,26 @@ def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequ
     rh, rw = scaled_size(frames.shape[1], frames.shape[2], s)
     y, x = int(rng.integers(0, rh - crop + 1)), int(rng.integers(0, rw - crop + 1))
     flipped = bool(flip and rng.random() < 0.5)
+    if defer_resize:
+        (y0, y1, x0, x1), (oh, ow), (oy, ox) = crop_plan(frames.shape[1], frames.shape[2], s, y, x, crop)
+        plan = torch.tensor([oh, ow, oy, ox, crop, int(flipped)], dtype=torch.long)
+        return {"region": frames[:, y0:y1, x0:x1].contiguous(), "plan": plan}, flipped
     out = crop_resized(frames, s, y, x, crop)
     if flipped:
         out = out.flip(2)
     return out.contiguous(), flipped
+
+
+def resize_regions(regions: Sequence[torch.Tensor], plans: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Finish deferred training crops on ``device``: uint8 regions (T, h, w, 3) + plans ->
+    float (B, T, crop, crop, 3) in [0, 255] (kept in float: no uint8 rounding)."""
+    out = []
+    for region, (oh, ow, oy, ox, size, flipped) in zip(regions, plans.tolist()):
+        x = region.to(device, non_blocking=True).permute(0, 3, 1, 2).float()  # (T, 3, h, w)
+        x = F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False, antialias=True)
+        x = x[..., oy:oy + size, ox:ox + size]
+        out.append((x.flip(-1) if flipped else x).permute(0, 2, 3, 1))
+    return torch.stack(out)
 
 
 def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):

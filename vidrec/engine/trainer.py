@@ -63,7 +63,7 @@ def _val_cfg(cfg):
 
 class Trainer:
     def __init__(self, cfg, ctx: du.DistContext):
-        from ..data import build_dataset
+        from ..data import build_dataset, collate_train
         from ..models import build_model
         from .run_info import write_run_info
 
@@ -112,6 +112,7 @@ class Trainer:
         nw = cfg.DATA_LOADER.NUM_WORKERS
         self.loader = DataLoader(
             self.train_set, batch_size=self.batch, sampler=self.sampler, num_workers=nw, drop_last=True,
+            collate_fn=collate_train,
             pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda", worker_init_fn=worker_init_fn,
             generator=self.loader_gen, persistent_workers=nw > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS)
         self.epoch, self.iter, self.global_step = 0, 0, 0

@@ -62,6 +62,12 @@ def load_class_names(cfg) -> Optional[List[str]]:
     return names
 
 
+def compile_for_inference(fn):
+    """``torch.compile`` with the weights frozen into the graph (constant-folded, prepacked
+    for oneDNN on CPU), so BN/ReLU/additions fuse into the convolutions. Inference only."""
+    return torch.compile(fn, options={"freezing": True})
+
+
 class Predictor:
     """A trained model ready for inference (eval mode, no autograd, device chosen automatically).
 
@@ -109,8 +115,7 @@ class Predictor:
         self.memory_format = resolve_memory_format(memory_format or cfg.MEMORY_FORMAT, self.device)
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         # forward_features is where the compute is; the head and per-stage maps stay eager.
-        self._features = (torch.compile(self.model.forward_features, options={"freezing": True}) if compile
-                          else self.model.forward_features)
+        self._features = compile_for_inference(self.model.forward_features) if compile else self.model.forward_features
         self.batch_size = max(1, int(batch_size))
         d = cfg.DATA
         self.num_frames, self.rate = int(d.NUM_FRAMES), int(d.SAMPLING_RATE)
