@@ -83,7 +83,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--size", type=int, default=112)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="skip the torch.compile'd inference path (compiling takes tens of seconds per model)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run every benchmark and write benchmarks/README.md with the machine, versions and tables.
 
-  python benchmarks/run_all.py            # about 10 minutes on 2 CPU cores
+  python benchmarks/run_all.py            # about 6 minutes on 2 CPU cores
   python benchmarks/run_all.py --quick    # fewer repeats, for a smoke check
 
 Each benchmark reports ratios against a baseline measured in the same run;
@@ -56,10 +56,12 @@ def main(argv=None):
         f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}:\n\n{versions()}\n",
         "What is compared: vidrec's ResNet3D-50 against pytorchvideo's `create_resnet` building the same network "
         "(same weights, same outputs; pytorchvideo cannot build iResNet3D, so iResNet3D-50 is compared with its own "
-        "eager baseline); the inference fast paths (BatchNorm folded into convs, channels_last_3d) against eager; "
-        "the train and test loaders against the raw decoder fetching exactly the same frames; one decode per "
-        "30-view video against decoding each view; training with 1-2 loader workers against the in-process "
-        "loader. The GPU section runs only where CUDA is present.\n",
+        "eager baseline); the inference fast paths (BatchNorm folded into convs, channels_last_3d, torch.compile "
+        "with frozen weights) and the channels_last_3d training step against eager, with the ceiling the "
+        "machine's measured matmul peak allows; the train and test loaders (including the uint8 -> float step) "
+        "against the raw decoder fetching exactly the same frames; one decode per 30-view video against decoding "
+        "each view; demo training with 1-2 loader workers, the other memory layout and the resize on the device "
+        "against the in-process loader. The GPU section runs only where CUDA is present.\n",
     ]
     for title, script, full, quick in SECTIONS:
         cmd = [sys.executable, os.path.join(HERE, script)] + (quick if args.quick else full)
