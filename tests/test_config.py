@@ -113,3 +113,16 @@ def test_defaults_are_a_fresh_copy():
     a = get_cfg()
     a.MODEL.NUM_CLASSES = 3
     assert get_cfg().MODEL.NUM_CLASSES == 400
+
+
+@pytest.mark.parametrize("tool", ["train_net", "test_net"])
+def test_tools_report_config_errors_in_one_line(tool, capsys):
+    import importlib
+
+    main = importlib.import_module(f"tools.{tool}").main
+    with pytest.raises(SystemExit) as e:
+        main(["--cfg", "tiny_cpu", "MEMORY_FORMAT", "sideways"])
+    assert str(e.value) == "error: MEMORY_FORMAT must be auto, channels_last or contiguous, got 'sideways'"
+    with pytest.raises(SystemExit) as e:
+        main(["--cfg", "tiny_cpu", "TRAIN.BACH_SIZE", "4"])
+    assert str(e.value).startswith("error: ") and "TRAIN.BATCH_SIZE" in str(e.value)

@@ -38,10 +38,13 @@ def main(argv=None):
         print(format_metrics(metrics))
         print(json.dumps(metrics, indent=2))
         return
-    from vidrec.config import load_config
+    from vidrec.config import ConfigError, load_config
     from vidrec.engine import test
 
-    cfg = load_config(args.cfg_file, args.opts)
+    try:
+        cfg = load_config(args.cfg_file, args.opts)
+    except ConfigError as e:  # a one-line message, not a traceback
+        sys.exit(f"error: {e}")
     test(cfg)
 
 

@@ -27,10 +27,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vidrec.config import load_config
+    from vidrec.config import ConfigError, load_config
     from vidrec.engine import train
 
-    cfg = load_config(args.cfg_file, args.opts)
+    try:
+        cfg = load_config(args.cfg_file, args.opts)
+    except ConfigError as e:  # a one-line message, not a traceback
+        sys.exit(f"error: {e}")
     train(cfg)
 
 
