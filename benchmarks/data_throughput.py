@@ -105,6 +105,9 @@ def main(argv=None):
     t_pipe = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw),
                                        lambda b: to_model_input(b["clips"], cpu, mean, std))[0], a.repeats)
     rows.append(("test videos/s (10x3 views, 256)", len(vids) / t_raw, len(vids) / t_pipe))
+    # Without the float conversion (on a GPU it runs there): what the workers deliver.
+    t_loader = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw))[0], a.repeats)
+    rows.append(("  the same, uint8 views only", len(vids) / t_raw, len(vids) / t_loader))
 
     print(f"\n{len(paths)} videos ({', '.join(Path(x).name for x in paths)}), {a.workers} workers, "
           f"median of {a.repeats}\n")

@@ -142,9 +142,12 @@ def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, cro
     rh, rw = scaled_size(frames.shape[1], frames.shape[2], short_side)
     small = resize_uint8(frames, (rh, rw)).contiguous()  # each decoded frame resized once
     idx = torch.as_tensor(np.asarray(clips), dtype=torch.long)
-    views = [small[idx[t], y:y + crop, x:x + crop]
-             for t in range(idx.shape[0]) for (y, x) in spatial_crop_offsets(rh, rw, crop, num_crops)]
-    return torch.stack(views)
+    offsets = spatial_crop_offsets(rh, rw, crop, num_crops)
+    views = torch.empty((idx.shape[0] * len(offsets), idx.shape[1], crop, crop, 3), dtype=torch.uint8)
+    for t in range(idx.shape[0]):
+        for c, (y, x) in enumerate(offsets):  # gathered straight into place: one copy per view
+            torch.index_select(small[:, y:y + crop, x:x + crop], 0, idx[t], out=views[t * len(offsets) + c])
+    return views
 
 
 def swap_label(label: int, pairs: Optional[Sequence[Sequence[int]]]) -> int:
