@@ -128,7 +128,7 @@ def main(argv=None):
             train["pytorchvideo eager"] = train_fn(pytorchvideo_resnet3d(50, 400).to(device).train(), x, y)
         cl_net = create(name, num_classes=400).to(device, memory_format=torch.channels_last_3d).train()
         train["vidrec channels_last_3d"] = train_fn(cl_net, x_cl, y)
-        t_times = round_robin(train, device, max(3, args.repeats // 2))
+        t_times = round_robin(train, device, max(3, args.repeats - 2))
 
         base_f, base_t = f_times["vidrec eager"], t_times["vidrec eager"]
         print(f"{name}: {flops / 1e9:.1f} GFLOP per forward")
