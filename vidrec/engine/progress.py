@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Dict, Optional
 
+from ..utils.io import atomic_write_text
+
 logger = logging.getLogger("vidrec")
 
 
@@ -81,20 +83,46 @@ class Progress:
 class MetricsLog:
     """Append-only JSON lines (one record per event) plus optional TensorBoard scalars.
 
-    Only the main rank writes; others get a disabled instance.
+    Only the main rank writes; others get a disabled instance. ``lines`` counts
+    the records in the file; checkpoints store it, so a resumed run first drops
+    the records of the steps it is about to redo (:meth:`rewind`) and the log
+    reads as if the run had never stopped.
     """
 
     def __init__(self, output_dir: str, enabled: bool = True, tensorboard: bool = True):
         self.enabled = enabled
+        self.output_dir = output_dir
         self.path = os.path.join(output_dir, "metrics.jsonl")
+        self.lines = 0
+        if enabled and os.path.isfile(self.path):
+            with open(self.path) as f:
+                self.lines = sum(1 for _ in f)
+        self.tensorboard = tensorboard
         self.tb = None
         if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+            self._open_tensorboard()
 
-                self.tb = SummaryWriter(os.path.join(output_dir, "tensorboard"))
-            except Exception:  # noqa: BLE001 - tensorboard is optional
-                logger.info("tensorboard is not installed: TensorBoard logging skipped (metrics.jsonl has everything)")
+    def _open_tensorboard(self, purge_step: Optional[int] = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(self.output_dir, "tensorboard"), purge_step=purge_step)
+        except Exception:  # noqa: BLE001 - tensorboard is optional
+            logger.info("tensorboard is not installed: TensorBoard logging skipped (metrics.jsonl has everything)")
+
+    def rewind(self, lines: int, step: int) -> None:
+        """Keep the first ``lines`` records (and TensorBoard events up to ``step``): what a checkpoint saw."""
+        if not self.enabled or lines >= self.lines:
+            return
+        with open(self.path) as f:
+            kept = [line for _, line in zip(range(lines), f)]
+        atomic_write_text(self.path, "".join(kept))
+        logger.info("metrics.jsonl: dropped %d records written after the checkpoint (steps redone now)",
+                    self.lines - lines)
+        self.lines = lines
+        if self.tb is not None:
+            self.tb.close()
+            self._open_tensorboard(purge_step=step + 1)
 
     def log(self, record: Dict, step: Optional[int] = None) -> None:
         if not self.enabled:
@@ -102,6 +130,7 @@ class MetricsLog:
         record = dict(record, time=round(time.time(), 3))
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self.lines += 1
         if self.tb is not None and step is not None:
             kind = record.get("type", "scalar")
             for k, v in record.items():

@@ -116,6 +116,7 @@ class Trainer:
             pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda", worker_init_fn=worker_init_fn,
             generator=self.loader_gen, persistent_workers=nw > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS)
         self.epoch, self.iter, self.global_step = 0, 0, 0
+        self._metrics_lines: Optional[int] = None
         self.meters = self._zero_meters()
         self.history: list = []
         self.best_top1 = -1.0
@@ -127,6 +128,8 @@ class Trainer:
         else:
             self.model = model
         self.mlog = MetricsLog(self.out, enabled=ctx.is_main)
+        if self._metrics_lines is not None:  # resumed: drop the records of the steps about to be redone
+            self.mlog.rewind(int(self._metrics_lines), self.global_step)
         logger.info("training %s: %d videos, %d iterations/epoch, global batch %d x %d accumulation, "
                     "%d process(es) on %s, %s, base LR %.4g (scaled to the batch)", cfg.MODEL.ARCH, len(self.train_set),
                     self.ipe, cfg.TRAIN.BATCH_SIZE, self.accum, ctx.world_size, ctx.device, self.precision,
@@ -145,7 +148,7 @@ class Trainer:
             "epoch": self.epoch, "iter": self.iter, "global_step": self.global_step,
             "iters_per_epoch": self.ipe, "world_size": self.ctx.world_size, "sampler": self.sampler.state_dict(),
             "rng": rng, "meters": dict(self.meters), "history": list(self.history),
-            "best_top1": float(self.best_top1), "cfg": self.cfg.dump(),
+            "best_top1": float(self.best_top1), "cfg": self.cfg.dump(), "metrics_lines": self.mlog.lines,
         }
 
     def save(self, best: bool = False) -> None:
@@ -180,6 +183,7 @@ class Trainer:
         self.meters = {k: float(v) for k, v in s["meters"].items()}
         self.history = list(s["history"])
         self.best_top1 = float(s["best_top1"])
+        self._metrics_lines = s.get("metrics_lines")  # records the checkpoint saw (older checkpoints: None)
         rng = s["rng"]
         if len(rng) == self.ctx.world_size:
             set_rng_state(rng[self.ctx.rank])
