@@ -57,6 +57,9 @@ def test_to_model_input_layouts_agree(fmt):
     assert y.shape == (2, 3, 3, 5, 7) and y.is_contiguous(memory_format=fmt)
     ref = (x.permute(0, 4, 1, 2, 3).double() / 255 - 0.45) / 0.225
     assert torch.allclose(y.double(), ref, atol=1e-5)
+    f = torch.full((1, 2, 4, 4, 3), 255.0)  # float input in [0, 255] (resize on device) is never overwritten
+    assert torch.allclose(normalize(f, MEAN, STD, fmt), torch.full((1, 3, 2, 4, 4), (1 - 0.45) / 0.225))
+    assert f.eq(255).all()
     with pytest.raises(ValueError, match="uint8 clips"):
         to_model_input(x.float(), torch.device("cpu"), MEAN, STD)
     with pytest.raises(ValueError, match="uint8 clips"):

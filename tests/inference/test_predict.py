@@ -43,10 +43,16 @@ def test_fast_paths_match_plain_eager(tiny_weights, predictor, gen):
     clips = torch.stack([c for _, c in predictor.stream(gen["v50"], hop=10)])
     ref = plain.forward(plain.prepare(clips), features=True)
     assert ref["probs"].std(0).max() > 1e-3  # clips give different outputs: the comparison can fail
+    from torch._inductor.utils import run_and_get_code
+
+    _, code = run_and_get_code(compiled.forward, compiled.prepare(clips), features=True)  # compiles
+    assert any("_frozen_param" in c for c in code)  # weights frozen into the graph, not graph inputs
     for fast in (predictor, compiled):
         out = fast.forward(fast.prepare(clips), features=True)
         torch.testing.assert_close(out["probs"], ref["probs"], atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(out["features"], ref["features"], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"\(N, 3, T, H, W\)"):  # the model's message, not a layout error
+        predictor.forward(torch.zeros(3, 4, 32, 32))
 
 
 def test_hop_seconds_and_multiview(predictor, gen):

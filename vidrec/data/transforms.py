@@ -33,7 +33,7 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     ``channels_last_3d`` (batched input only) keeps the decoder's channel-last
     layout, so the conversion is a single streaming pass with no transpose.
     """
-    x = frames.movedim(-1, -4).to(torch.float32, memory_format=memory_format)
+    x = frames.movedim(-1, -4).to(torch.float32, memory_format=memory_format, copy=True)  # never the caller's
     # (x / 255 - mean) / std folded into one multiply-add per element.
     std_t = torch.tensor(std, dtype=torch.float32, device=x.device)
     scale = 1.0 / (255.0 * std_t)

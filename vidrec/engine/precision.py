@@ -34,7 +34,7 @@ MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def check_memory_format(setting: str) -> str:
-    setting = (setting or "auto").lower()
+    setting = setting or "auto"
     if setting not in MEMORY_FORMATS:
         raise ValueError(f"MEMORY_FORMAT must be one of {', '.join(MEMORY_FORMATS)}, got {setting!r}")
     return setting

@@ -46,7 +46,8 @@ def video_parser(doc: str) -> argparse.ArgumentParser:
                    help="videos, folders, lists; then optional config overrides")
     add_model_args(p)
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the network: faster on long runs, tens of seconds to compile first")
+                   help="torch.compile the network (frozen weights): faster on long runs, tens of seconds to "
+                        "compile first; per-stage maps stay eager")
     return p
 
 

@@ -12,6 +12,7 @@ batches of ``batch_size`` under ``torch.inference_mode``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -64,8 +65,21 @@ def load_class_names(cfg) -> Optional[List[str]]:
 
 def compile_for_inference(fn):
     """``torch.compile`` with the weights frozen into the graph (constant-folded, prepacked
-    for oneDNN on CPU), so BN/ReLU/additions fuse into the convolutions. Inference only."""
-    return torch.compile(fn, options={"freezing": True})
+    for oneDNN on CPU), so BN/ReLU/additions fuse into the convolutions. Inference only.
+
+    Freezing is decided when the graph is traced, from the global inductor
+    config (``torch.compile(options=...)`` comes too late for it), so every
+    call runs under ``config.patch(freezing=True)``.
+    """
+    import torch._inductor.config as inductor_config
+
+    compiled = torch.compile(fn)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with inductor_config.patch(freezing=True):
+            return compiled(*args, **kwargs)
+    return run
 
 
 class Predictor:
@@ -85,6 +99,7 @@ class Predictor:
         compile: ``torch.compile`` the network (weights frozen into the graph,
             so elementwise work fuses into the convolutions). Pays off on long
             runs: compiling takes tens of seconds on a CPU, once per input shape.
+            Per-stage maps (``forward(stages=True)``) stay eager.
     """
 
     def __init__(self, cfg, weights: Optional[str] = None, device: Optional[str] = None, batch_size: int = 8,
@@ -158,7 +173,7 @@ class Predictor:
     def forward(self, x: torch.Tensor, features: bool = False, stages: bool = False) -> Dict[str, torch.Tensor]:
         """Normalised clips -> {"probs"} (+ "features": pooled embedding, "stages": per-stage
         spatially pooled maps (B, C_i, T_i)), all on the CPU as float32."""
-        x = x.to(self.device, memory_format=self.memory_format)
+        x = x.to(self.device, memory_format=self.memory_format) if x.dim() == 5 else x  # else: the model says why
         out = {}
         if stages:
             maps = self.model.forward_stages(x)

@@ -85,8 +85,8 @@ class ClipStream:
     """Sliding windows of one video, decoded in a single bounded-memory pass.
 
     Iterating yields ``(Window, clip)`` with ``clip`` a uint8 tensor
-    ``(num_frames, crop, crop, 3)`` (normalise with
-    :func:`vidrec.data.transforms.normalize`). Windows start every ``hop``
+    ``(num_frames, crop, crop, 3)`` (stack them and make model input with
+    :func:`vidrec.data.transforms.to_model_input`). Windows start every ``hop``
     frames (or ``hop_seconds``; default: one window length, i.e. no overlap);
     ``cover_end`` adds a last window aligned to the end of the video. After
     iteration: ``num_frames_decoded``, ``fps``, ``hop``, ``warning`` and
