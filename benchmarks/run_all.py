@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run every benchmark and write benchmarks/README.md with the machine, versions and tables.
 
-  python benchmarks/run_all.py            # about 6 minutes on 2 CPU cores
+  python benchmarks/run_all.py            # about 8 minutes on 2 CPU cores
   python benchmarks/run_all.py --quick    # fewer repeats, for a smoke check
 
 Each benchmark reports ratios against a baseline measured in the same run;
