@@ -171,6 +171,7 @@ def validate(cfg: CfgNode) -> None:
          f"TRAIN.MIXED_PRECISION must be fp32, bf16 or fp16, got '{cfg.TRAIN.MIXED_PRECISION}'"),
         (cfg.TRAIN.ACCUM_STEPS >= 1, "TRAIN.ACCUM_STEPS must be >= 1"),
         (cfg.DEVICE in ("auto", "cpu", "cuda"), f"DEVICE must be auto, cpu or cuda, got '{cfg.DEVICE}'"),
+        (cfg.TEST.WEIGHTS in ("final", "best"), f"TEST.WEIGHTS must be final or best, got '{cfg.TEST.WEIGHTS}'"),
         (cfg.MEMORY_FORMAT in ("auto", "channels_last", "contiguous"),
          f"MEMORY_FORMAT must be auto, channels_last or contiguous, got '{cfg.MEMORY_FORMAT}'"),
         (list(cfg.SOLVER.STEPS) == sorted(cfg.SOLVER.STEPS), "SOLVER.STEPS must be increasing"),

@@ -9,6 +9,7 @@ where the model runs, in the model's memory format.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Sequence, Tuple
 
@@ -34,11 +35,18 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     layout, so the conversion is a single streaming pass with no transpose.
     """
     x = frames.movedim(-1, -4).to(torch.float32, memory_format=memory_format, copy=True)  # never the caller's
-    # (x / 255 - mean) / std folded into one multiply-add per element.
-    std_t = torch.tensor(std, dtype=torch.float32, device=x.device)
+    scale, shift = _affine(tuple(map(float, mean)), tuple(map(float, std)), x.device)
+    return x.mul_(scale).add_(shift)
+
+
+@functools.lru_cache(maxsize=8)
+def _affine(mean: Tuple[float, ...], std: Tuple[float, ...], device: torch.device):
+    """(x / 255 - mean) / std as one multiply-add per element: (scale, shift), each (3, 1, 1, 1)
+    on ``device``; built once, not copied to the device on every batch."""
+    std_t = torch.tensor(std, dtype=torch.float32)
     scale = 1.0 / (255.0 * std_t)
-    shift = -torch.tensor(mean, dtype=torch.float32, device=x.device) / std_t
-    return x.mul_(scale.view(3, 1, 1, 1)).add_(shift.view(3, 1, 1, 1))
+    shift = -torch.tensor(mean, dtype=torch.float32) / std_t
+    return scale.view(3, 1, 1, 1).to(device), shift.view(3, 1, 1, 1).to(device)
 
 
 def to_model_input(clips, device: torch.device, mean: Sequence[float], std: Sequence[float],

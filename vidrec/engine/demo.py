@@ -45,8 +45,10 @@ def _frame_count(path: str) -> int:
     try:
         import av
 
+        from ..data.decoders import _pyav_header
+
         with av.open(path) as c:
-            return int(c.streams.video[0].frames or 0)
+            return _pyav_header(c.streams.video[0], c)[0]  # header count, else duration x fps (MKV)
     except Exception:  # noqa: BLE001 - only used to spread the clips; the Predictor reports real errors
         return 0
 

@@ -97,7 +97,6 @@ class MetricsLog:
         if enabled and os.path.isfile(self.path):
             with open(self.path) as f:
                 self.lines = sum(1 for _ in f)
-        self.tensorboard = tensorboard
         self.tb = None
         if enabled and tensorboard:
             self._open_tensorboard()

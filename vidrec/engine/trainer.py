@@ -230,8 +230,6 @@ class Trainer:
                 s = ck.safe_load(best)
                 self.net.load_state_dict(s["model"])
                 logger.info("testing the best-validation weights (epoch %d): %s", s["epoch"], best)
-            elif cfg.TEST.WEIGHTS not in ("final", "best"):
-                raise ValueError(f"TEST.WEIGHTS must be final or best, got {cfg.TEST.WEIGHTS!r}")
 
             test_set = build_dataset(cfg, cfg.TEST.SPLIT)
             result["test"] = run_test(self.model, test_set, cfg, self.ctx)["metrics"]
