@@ -29,10 +29,12 @@ from . import distributed as du
 from . import faults
 from .evaluator import evaluate, run_test
 from .metrics import format_metrics
-from .precision import autocast, check_precision, make_scaler, memory_format
+from .precision import (autocast, check_precision, cpu_bf16_note, cpu_bf16_workaround, make_scaler, memory_format,
+                        training_kernels)
 from .progress import MetricsLog, Progress, setup_logging
 from .sampler import TrainSampler
 from .schedule import lr_at, scaled_base_lr, set_lr
+from .step import apply_update, backward, grad_is_nonfinite, unscale_and_clip
 
 logger = logging.getLogger("vidrec")
 
@@ -42,13 +44,6 @@ _LOSS, _CORRECT, _COUNT, _FAILED, _BAD_LOSS, _BAD_GRAD = range(6)
 
 class NonFiniteError(FloatingPointError):
     """Loss or gradient became NaN/Inf; raised on every rank at the same step."""
-
-
-def _grad_norm(params) -> torch.Tensor:
-    norms = [torch.linalg.vector_norm(p.grad.detach(), 2.0) for p in params if p.grad is not None]
-    if not norms:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms]), 2.0)
 
 
 def _val_cfg(cfg):
@@ -72,6 +67,8 @@ class Trainer:
         self.ckpt_dir = os.path.join(self.out, "checkpoints")
         setup_logging(self.out, ctx.rank)
         self.precision = check_precision(cfg.TRAIN.MIXED_PRECISION)
+        if cpu_bf16_workaround(self.precision, ctx.device):
+            logger.info(cpu_bf16_note())
         self.accum = int(cfg.TRAIN.ACCUM_STEPS)
         if cfg.TRAIN.BATCH_SIZE % ctx.world_size:
             raise ValueError(f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} (global) must be divisible by the "
@@ -309,12 +306,11 @@ class Trainer:
             labels = torch.as_tensor(labels).to(ctx.device, non_blocking=True)
             sync_ctx = (self.model.no_sync() if ctx.distributed and micro < self.accum - 1
                         else contextlib.nullcontext())
-            with sync_ctx:
+            with sync_ctx, training_kernels(self.precision, ctx.device):  # CPU bf16: oneDNN off (see precision.py)
                 with autocast(self.precision, ctx.device):
                     logits = self.model(clips)
                 loss = F.cross_entropy(logits.float(), labels)
-                scaled = loss / self.accum
-                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                backward(loss, self.accum, self.scaler)  # loss / ACCUM_STEPS (x the fp16 scale)
             n = labels.shape[0]
             loss_v = float(loss.detach())
             stats[_LOSS] += loss_v * n
@@ -323,14 +319,8 @@ class Trainer:
             stats[_FAILED] += float(torch.as_tensor(n_failed).sum())
             stats[_BAD_LOSS] += 0.0 if math.isfinite(loss_v) else 1.0
         params = [p for p in self.net.parameters() if p.grad is not None]
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        if cfg.TRAIN.CLIP_GRAD_NORM > 0:
-            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.TRAIN.CLIP_GRAD_NORM)
-        else:
-            gnorm = _grad_norm(params)
-        # fp16: inf/NaN gradients are the GradScaler's business (it skips the step and lowers the scale).
-        if self.scaler is None and not math.isfinite(float(gnorm)):
+        gnorm = unscale_and_clip(self.optimizer, params, cfg.TRAIN.CLIP_GRAD_NORM, self.scaler)
+        if grad_is_nonfinite(gnorm, self.scaler):  # fp16: the GradScaler's business (it skips the step)
             stats[_BAD_GRAD] += 1.0
         du.all_reduce_sum(stats)  # every rank sees every rank's verdict: all stop together
         if stats[_BAD_LOSS] > 0 or stats[_BAD_GRAD] > 0:
@@ -345,11 +335,7 @@ class Trainer:
                 f"(global step {self.global_step + 1}); training stopped on all ranks before applying this "
                 f"update. Try a lower SOLVER.BASE_LR, warm-up (SOLVER.WARMUP_EPOCHS), TRAIN.CLIP_GRAD_NORM, or fp32; "
                 f"the last checkpoint in {self.ckpt_dir} is intact.")
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        apply_update(self.optimizer, self.scaler)
         return stats
 
 
