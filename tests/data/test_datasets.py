@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidrec.data import ListError, build_dataset, check_failure_rate, collate_test, collate_train, datasets
-from conftest import use_synth, write_video
+from tests.data.conftest import use_synth
 
 
 def test_train_items_and_seed(small_cfg, synth):
@@ -163,18 +163,23 @@ def test_folder_kinetics_ssv2(small_cfg, vids, tmp_path):
     assert ds.labels == [93] and ds[(0, 3)][0].shape == (8, 56, 56, 3)
 
 
-def test_real_samples_test_pipeline(small_cfg, samples, tmp_path):
-    names = ["demo.mp4", "test.avi", "flipping_a_pancake.mkv", "video_90.mov", "unordered.mov", "corrupted.mp4"]
-    (tmp_path / "l.txt").write_text("".join(f"{n} 0\n" for n in names))
+def test_test_pipeline_on_every_kind_of_video(small_cfg, media, tmp_path):
+    """The test split on long, AVI+audio, MKV (no frame count), rotated, tiny and corrupt videos."""
+    kinds = ["long", "avi", "mkv", "rot90", "tiny", "corrupt"]
+    root = Path(media["long"].path).parent
+    assert all(Path(media[k].path).parent == root for k in kinds)
+    (tmp_path / "l.txt").write_text("".join(f"{Path(media[k].path).name} 0\n" for k in kinds))
     cfg = small_cfg
-    cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.TEST_LIST = str(samples), str(tmp_path / "l.txt")
+    cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.TEST_LIST = str(root), str(tmp_path / "l.txt")
     cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE = 8, 8
     ds = build_dataset(cfg, "test")
     items = [ds[i] for i in range(len(ds))]
-    assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3- and 4-frame videos: 1 clip
+    assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3..12-frame videos: 1 clip
     assert items[3]["views"].shape[-3:] == (48, 48, 3)
-    assert items[5]["views"].shape[0] == 0 and "corrupted.mp4" not in items[5]["error"]  # reason only
-    assert collate_test(items)["errors"][0][1].endswith("corrupted.mp4")
+    assert all(it["error"] == "" for it in items[:5])
+    name = Path(media["corrupt"].path).name
+    assert items[5]["views"].shape[0] == 0 and items[5]["error"] and name not in items[5]["error"]  # reason only
+    assert collate_test(items)["errors"][0][1].endswith(name)
 
 
 def test_resize_on_device_gives_the_same_crops(small_cfg, synth):

@@ -12,7 +12,7 @@ from vidrec.data import check_videos, make_synthetic_dataset, read_frames
 from vidrec.data import video_check
 from vidrec.data.lists import read_path_label_list
 from vidrec.data.synthetic import main as synth_main, render_video
-from conftest import REPO
+from tests.videos import REPO
 
 
 def test_synthetic_lists_determinism_idempotency(tmp_path, synth):

@@ -1,19 +1,16 @@
-"""Tiny model + weights, generated videos; the real sample videos come from tests/data's fixture."""
+"""Tiny model + weights and generated videos with moving grey levels (the shared generated set
+``vids`` and the real-sample fixtures ``samples``/``media`` come from tests/conftest.py)."""
 import os
 import sys
 
 import numpy as np
 import pytest
 
-from tests.data.conftest import samples, write_audio_only, write_video  # noqa: F401  (reused fixtures/helpers)
+from tests.videos import moving, write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(REPO, "configs", "tiny_cpu.yaml")
 PYTHON = sys.executable
-
-
-def moving(i: int) -> int:
-    return (7 * i) % 200 + 20
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +41,8 @@ def predictor(tiny_weights):
 
 
 @pytest.fixture(scope="session")
-def gen(tmp_path_factory):
-    """Generated videos: name -> path (25 fps, 48x64)."""
+def gen(tmp_path_factory, vids):
+    """Generated videos: name -> path (25 fps, 48x64, moving grey levels), plus the broken files of ``vids``."""
     d = tmp_path_factory.mktemp("gen")
     rng = np.random.default_rng(0)
     noise = lambda i: rng.integers(0, 255)  # noqa: E731
@@ -53,8 +50,5 @@ def gen(tmp_path_factory):
          "v30": write_video(d / "v30.mp4", n=30, values=moving),
          "short": write_video(d / "short.mp4", n=3, values=moving),
          "noise": write_video(d / "noise.mp4", n=20, values=noise)}
-    (d / "zero.mp4").write_bytes(b"")
-    (d / "text.mp4").write_text("not a video\n" * 20)
-    v.update(zero=str(d / "zero.mp4"), text=str(d / "text.mp4"), audio=write_audio_only(d / "audio.m4a"),
-             missing=str(d / "missing.mp4"))
+    v.update({k: vids[k] for k in ("zero", "text", "audio", "missing")})
     return v

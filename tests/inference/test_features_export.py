@@ -26,10 +26,10 @@ def test_features_equal_model_pooled_features(predictor, gen, tmp_path):
     assert meta["clips"]["start"][1] == pytest.approx(0.24)
 
 
-def test_extract_tool_resume_shard_failures(tiny_weights, gen, samples, tmp_path, capsys):
+def test_extract_tool_resume_shard_failures(tiny_weights, gen, media, tmp_path, capsys):
     cfg, w = tiny_weights
     out = tmp_path / "feats"
-    vids = [gen["v50"], gen["v30"], gen["short"], str(samples / "unordered.mov"), gen["text"]]
+    vids = [gen["v50"], gen["v30"], gen["short"], media["tiny"].path, gen["text"]]  # tiny: 4 frames, B-frames
     base = ["--cfg", cfg, "--weights", w, *vids, "--out", str(out), "--stride-seconds", "0.2"]
     # Two shards (as two processes would run them), then a rerun that finds everything done.
     assert extract_tool.main(base + ["--shard", "0/2"]) == 1          # shard 0 owns the broken text.mp4
@@ -38,6 +38,8 @@ def test_extract_tool_resume_shard_failures(tiny_weights, gen, samples, tmp_path
     assert f"FAILED {gen['text']}:" in err
     keys = video_keys(vids)
     assert keys[gen["short"]] == "short"
+    tiny = np.load(out / f"{keys[media['tiny'].path]}.npy")
+    assert tiny.shape == (1, 64) and np.isfinite(tiny).all()  # shorter than a clip: one looped clip
     index = json.loads((out / "index.json").read_text())
     assert sorted(index["videos"]) == sorted(k for p, k in keys.items() if p != gen["text"])
     v50 = index["videos"]["v50"]
@@ -74,11 +76,12 @@ def test_shard_helpers(monkeypatch):
     assert len(set(video_keys(["a/x.mp4", "b/x.mp4"]).values())) == 2
 
 
-def test_export_torchscript_parity(tiny_weights, samples, tmp_path, capsys):
+def test_export_torchscript_parity(tiny_weights, media, tmp_path, capsys):
+    """TorchScript export, parity checked on clips of a real encoded video (generated; the real demo.mp4 extra)."""
     cfg, w = tiny_weights
     out = tmp_path / "m.ts.pt"
     assert export_tool.main(["--cfg", cfg, "--weights", w, "--out", str(out), "--video",
-                             str(samples / "demo.mp4"), "--output", "features"]) == 0
+                             media["long"].path, "--output", "features"]) == 0
     doc = json.loads((tmp_path / "m.ts.pt.json").read_text())
     assert doc["parity"]["ok"] and doc["input"]["shape"] == ["N", 3, 4, 32, 32]
     m = torch.jit.load(str(out))
