@@ -1,39 +1,11 @@
 #!/usr/bin/env python
-"""Turn official Kinetics-400 / Something-Something-v2 annotations plus a video root into
-``path,label`` lists (paths relative to the root) and report videos missing on disk.
-
-Examples:
-  python tools/build_lists.py kinetics --annotations kinetics400/train.csv --root /data/k400/train \\
-      --out data_lists/k400_train.csv
-  python tools/build_lists.py ssv2 --annotations something-something-v2-validation.json \\
-      --labels something-something-v2-labels.json --root /data/ssv2/videos --out data_lists/ssv2_val.csv
-"""
-import argparse
+"""Official Kinetics / SSv2 annotations -> path,label lists: the same as ``vidrec build-lists`` (code in vidrec/cli/build_lists.py; --help lists the options)."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vidrec.data.lists import build_list  # noqa: E402
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", choices=["kinetics", "ssv2"])
-    p.add_argument("--annotations", required=True, help="official CSV (Kinetics) or train/validation JSON (SSv2)")
-    p.add_argument("--root", required=True, help="folder holding the videos (flat or one folder per class)")
-    p.add_argument("--out", required=True, help="list to write, e.g. data_lists/k400_train.csv")
-    p.add_argument("--labels", default="", help="SSv2 labels JSON (template -> id)")
-    p.add_argument("--classes", default="", help="Kinetics class list, one per line "
-                   "(default: data_lists/kinetics400_classes.txt)")
-    p.add_argument("--missing", default="", help="also write the missing videos here (default: OUT.missing.txt)")
-    a = p.parse_args(argv)
-    res = build_list(a.dataset, a.annotations, a.root, a.out, labels_file=a.labels, classes_file=a.classes,
-                     missing_file=a.missing or None)
-    print(f"wrote {res['out']}: {res['found']} videos, {res['missing']} of {res['found'] + res['missing']} "
-          f"missing on disk" + (f" (listed in {res['missing_file']})" if res["missing"] else ""))
-    return 0
-
+from vidrec.cli.build_lists import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="tools/build_lists.py"))

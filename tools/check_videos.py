@@ -1,38 +1,11 @@
 #!/usr/bin/env python
-"""Probe every video of a list / folder in parallel; write a report and a quarantine list.
-
-Examples:
-  python tools/check_videos.py data_lists/k400_train.csv --root /data/k400 --report check.csv --quarantine bad.txt
-  python tools/check_videos.py /data/videos --workers 8 --timeout 30
-"""
-import argparse
-import logging
+"""Probe every video of a list or folder: the same as ``vidrec check-videos`` (code in vidrec/cli/check_videos.py; --help lists the options)."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vidrec.data.video_check import collect_paths, check_videos, summary_line  # noqa: E402
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", help="'path label' lists (CSV/space separated), official Kinetics CSVs, "
-                   "or folders (searched recursively for video files)")
-    p.add_argument("--root", default="", help="data root that relative list paths are resolved against")
-    p.add_argument("--workers", type=int, default=0, help="probe processes (default: number of CPUs)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per video")
-    p.add_argument("--backend", default="decord", choices=["decord", "pyav"], help="decoder the training will use")
-    p.add_argument("--report", default="video_check.csv", help="report file (.csv or .json)")
-    p.add_argument("--quarantine", default="quarantine.txt", help="file listing the paths that failed")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    paths = collect_paths(a.inputs, a.root)
-    rows = check_videos(paths, workers=a.workers, timeout=a.timeout, report=a.report, quarantine=a.quarantine,
-                        backend=a.backend)
-    print(summary_line(rows) + f"; report: {a.report}, quarantine: {a.quarantine}")
-    return 0 if all(r["ok"] for r in rows) else 1
-
+from vidrec.cli.check_videos import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="tools/check_videos.py"))

@@ -1,71 +1,11 @@
 #!/usr/bin/env python
-"""Extract per-clip pooled embeddings of videos with a trained vidrec model.
-
-For each video, OUT/<name>.npy holds (num_clips, embed_dim) features (2048-d
-for 50-layer models) of clips every --stride frames (or --stride-seconds),
-OUT/<name>.json the clip timestamps, fps, model, weights and config hash, and
-OUT/index.json all of them. Reruns skip videos already done (files are
-written atomically); failures are logged (OUT/failures.shard*.jsonl) and the
-run continues, exiting 1 at the end.
-
-Examples:
-  python tools/extract_features.py --cfg kinetics_iresnet3d50.yaml --weights model.safetensors \\
-      videos/ --out feats/ --stride 16
-  python tools/extract_features.py ... --shard 0/4 &  python tools/extract_features.py ... --shard 1/4 & ...
-  torchrun --nproc_per_node=8 tools/extract_features.py --cfg X.yaml --weights W list.txt --out feats/
-"""
+"""Per-clip embeddings of videos: the same as ``vidrec extract`` (code in vidrec/cli/extract_features.py; --help lists the options)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vidrec.inference.cli import (SETUP_ERRORS, build_predictor, fail, parse_video_args,  # noqa: E402
-                                  setup_logging, video_parser)
-
-
-def parse_args(argv=None):
-    p = video_parser(__doc__)
-    p.add_argument("--out", required=True, help="output folder")
-    s = p.add_mutually_exclusive_group()
-    s.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: one clip span)")
-    s.add_argument("--stride-seconds", type=float, default=None, help="seconds between clip starts")
-    p.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored dtype (default float16)")
-    p.add_argument("--stages", action="store_true",
-                   help="also store each stage's map averaged over space: OUT/<name>.stage{1..4}.npy (N, C, T)")
-    p.add_argument("--shard", default=None, metavar="i/n",
-                   help="process every n-th video starting at i (default: torchrun RANK/WORLD_SIZE, else all)")
-    p.add_argument("--overwrite", action="store_true", help="recompute videos that are already done")
-    p.add_argument("-q", "--quiet", action="store_true", help="log only failures")
-    return parse_video_args(p, argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.quiet)
-    from vidrec.inference.features import FeatureExtractor, parse_shard
-    from vidrec.inference.inputs import expand_inputs
-
-    try:
-        shard = parse_shard(args.shard)
-        device = args.device
-        if device is None and "LOCAL_RANK" in os.environ:
-            import torch
-
-            device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else None
-        predictor = build_predictor(args, args.opts, device=device)
-        ex = FeatureExtractor(predictor, args.out, args.stride, args.stride_seconds, args.dtype, args.stages)
-    except SETUP_ERRORS as e:
-        return fail(str(e))
-    paths = expand_inputs(args.inputs)
-    if not paths:
-        return fail(f"no video files found in {' '.join(args.inputs)}")
-    s = ex.run(paths, shard, overwrite=args.overwrite)
-    for path, reason in s["failed"]:
-        print(f"FAILED {path}: {reason}", file=sys.stderr)
-    print(f"shard {shard[0]}/{shard[1]}: {s['videos']} videos: {s['done']} extracted, {s['skipped']} already done, "
-          f"{len(s['failed'])} failed; features in {args.out}")
-    return 1 if s["failed"] else 0
-
+from vidrec.cli.extract_features import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="tools/extract_features.py"))

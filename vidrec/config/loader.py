@@ -13,9 +13,9 @@ from typing import Any, Iterable, Optional
 import yaml
 from fvcore.common.config import CfgNode
 
+from ..shipped import CONFIG_DIR, shipped_configs
 from .defaults import get_cfg
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 BASE_KEY = "_BASE_"
 
 
@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 
 def resolve_config_path(name: str | Path) -> Path:
-    """The path as given if it exists, else the bare name under ``configs/`` (``.yaml`` optional)."""
+    """The path as given if it exists, else the shipped config of that name (``.yaml`` optional)."""
     path = Path(name)
     if path.is_file():
         return path
@@ -32,10 +32,10 @@ def resolve_config_path(name: str | Path) -> Path:
     for candidate in (CONFIG_DIR / n for n in names):
         if candidate.is_file():
             return candidate
-    available = sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) if CONFIG_DIR.is_dir() else []
+    available = shipped_configs()
     close = difflib.get_close_matches(path.name, available, n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    listing = f" Available in {CONFIG_DIR}: {', '.join(available)}." if available else ""
+    listing = " 'vidrec configs' lists the shipped ones." if available else ""
     raise ConfigError(f"config file not found: '{name}'.{hint}{listing}")
 
 

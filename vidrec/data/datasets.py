@@ -143,7 +143,7 @@ def collate_test(items: List[Dict]) -> Dict:
 
 def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> Optional[List[str]]:
     if cfg.MODEL.CLASS_NAMES:
-        return L.read_class_names(L.find_list(cfg.MODEL.CLASS_NAMES))
+        return L.read_class_names(L.find_list(cfg.MODEL.CLASS_NAMES, "MODEL.CLASS_NAMES"))
     if beside is not None and (beside.parent / "classes.txt").is_file():
         return L.read_class_names(beside.parent / "classes.txt")
     return L.read_class_names(L.LISTS_DIR / default) if default else None
@@ -163,7 +163,8 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     kind = d.DATASET
     if kind not in DATASETS:
         raise ValueError(f"DATA.DATASET must be one of {DATASETS}, got {kind!r}")
-    name = {"train": d.TRAIN_LIST, "val": d.VAL_LIST, "test": d.TEST_LIST or d.VAL_LIST}[split]
+    name, key = {"train": (d.TRAIN_LIST, "DATA.TRAIN_LIST"), "val": (d.VAL_LIST, "DATA.VAL_LIST"),
+                 "test": (d.TEST_LIST, "DATA.TEST_LIST") if d.TEST_LIST else (d.VAL_LIST, "DATA.VAL_LIST")}[split]
     root = d.PATH_TO_DATA_DIR
     class_names, src = None, None
     if kind == "folder":
@@ -172,7 +173,7 @@ def build_dataset(cfg, split: str) -> VideoDataset:
         rel = [os.path.relpath(os.path.join(folder, p), os.path.abspath(root or ".")) for p in rel]
         src = folder
     else:
-        src = L.find_list(name)
+        src = L.find_list(name, key)
         if kind == "kinetics" and L.is_kinetics_csv(src):
             class_names = _class_names(cfg, "kinetics400_classes.txt")
             rel, labels, missing = L.read_kinetics_csv(src, root, class_names)

@@ -16,8 +16,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 logger = logging.getLogger("vidrec.data")
 
+from ..shipped import LISTS_DIR
+
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
-LISTS_DIR = Path(__file__).resolve().parents[2] / "data_lists"
 Rows = Tuple[List[str], List[int]]
 
 
@@ -25,14 +26,27 @@ class ListError(ValueError):
     """A list/annotation file that cannot be used (missing, empty, malformed)."""
 
 
-def find_list(name: str) -> Path:
-    """A list file as given, else under ``data_lists/``."""
+def find_list(name: str, key: str = "") -> Path:
+    """A list or class-map file as given (relative to the working directory), else the shipped one
+    (``data_lists/kinetics400_classes.txt`` and ``kinetics400_classes.txt`` both find the shipped map).
+
+    A missing list is a one-line :class:`ListError` that says how to build it.
+    """
     if not name:
         raise ListError("no list file configured for this split (DATA.TRAIN_LIST / VAL_LIST / TEST_LIST)")
-    for p in (Path(name).expanduser(), LISTS_DIR / name):
+    given = Path(name).expanduser()
+    shipped = [LISTS_DIR / name] if not given.is_absolute() else []
+    if given.parts[:1] == ("data_lists",):
+        shipped.append(LISTS_DIR.joinpath(*given.parts[1:]))
+    for p in [given, *shipped]:
         if p.is_file():
             return p
-    raise ListError(f"list file not found: {name} (looked as given and under {LISTS_DIR})")
+    if key == "MODEL.CLASS_NAMES":
+        raise ListError(f"MODEL.CLASS_NAMES file not found: {name} (a text file with one class name per line)")
+    what = f"{key} " if key else ""
+    raise ListError(f"{what}list file not found: {name}. Build it from the official annotations and your "
+                    f"video folder: vidrec build-lists kinetics|ssv2 --annotations FILE --root VIDEO_DIR --out {name}"
+                    + (f", or point {key} (and DATA.PATH_TO_DATA_DIR) at an existing list" if key else ""))
 
 
 def resolve_under(root: str, rel: str, allow_outside: bool = False) -> str:

@@ -1,7 +1,7 @@
 """Training and multi-view evaluation engine.
 
 Entry points (imported lazily so ``import vidrec.engine`` stays cheap):
-``train(cfg)``, ``test(cfg)`` and ``run_demo(argv)``.
+``train(cfg)`` and ``test(cfg)``.
 """
 
 
@@ -17,10 +17,4 @@ def test(cfg):
     return _test(cfg)
 
 
-def run_demo(argv=None):
-    from .demo import run_demo as _run_demo
-
-    return _run_demo(argv)
-
-
-__all__ = ["train", "test", "run_demo"]
+__all__ = ["train", "test"]

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..data.transforms import to_model_input
+from ..models.pretrained import save_pretrained
 from ..utils.rng import get_rng_state, mix_seed, seed_all, set_rng_state, worker_init_fn
 from . import checkpoint as ck
 from . import distributed as du
@@ -218,15 +219,22 @@ class Trainer:
         if self.ctx.is_main:
             final = ck.export_safetensors(self.net, os.path.join(self.out, "model_final.safetensors"))
             logger.info("final weights: %s", final)
+        best = os.path.join(self.ckpt_dir, ck.BEST_NAME)
+        which = "final"
+        if cfg.TEST.WEIGHTS == "best" and os.path.isfile(best):
+            s = ck.safe_load(best)
+            self.net.load_state_dict(s["model"])
+            which = f"best-validation (epoch {s['epoch']})"
+            logger.info("using the best-validation weights (epoch %d) for the model folder and the test: %s",
+                        s["epoch"], best)
+        if self.ctx.is_main:
+            model_dir = save_pretrained(self.net, cfg, os.path.join(self.out, "model"),
+                                        getattr(self.train_set, "class_names", None))
+            logger.info("model folder (%s weights): %s; use it with: vidrec predict --model %s VIDEO",
+                        which, model_dir, model_dir)
         du.barrier()
         if cfg.TEST.ENABLE:
             from ..data import build_dataset
-
-            best = os.path.join(self.ckpt_dir, ck.BEST_NAME)
-            if cfg.TEST.WEIGHTS == "best" and os.path.isfile(best):
-                s = ck.safe_load(best)
-                self.net.load_state_dict(s["model"])
-                logger.info("testing the best-validation weights (epoch %d): %s", s["epoch"], best)
 
             test_set = build_dataset(cfg, cfg.TEST.SPLIT)
             result["test"] = run_test(self.model, test_set, cfg, self.ctx)["metrics"]

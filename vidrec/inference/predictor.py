@@ -56,7 +56,7 @@ def load_class_names(cfg) -> Optional[List[str]]:
         return None
     from ..data.lists import find_list, read_class_names
 
-    names = read_class_names(find_list(cfg.MODEL.CLASS_NAMES))
+    names = read_class_names(find_list(cfg.MODEL.CLASS_NAMES, "MODEL.CLASS_NAMES"))
     if len(names) != cfg.MODEL.NUM_CLASSES:
         raise ValueError(f"MODEL.CLASS_NAMES {cfg.MODEL.CLASS_NAMES} has {len(names)} names but "
                          f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
@@ -100,11 +100,15 @@ class Predictor:
             so elementwise work fuses into the convolutions). Pays off on long
             runs: compiling takes tens of seconds on a CPU, once per input shape.
             Per-stage maps (``forward(stages=True)``) stay eager.
+        class_names: label names (default: read from ``MODEL.CLASS_NAMES``).
+
+    ``Predictor.from_pretrained(folder)`` loads a model folder (written by
+    training or :func:`vidrec.models.pretrained.save_pretrained`) with no config file.
     """
 
     def __init__(self, cfg, weights: Optional[str] = None, device: Optional[str] = None, batch_size: int = 8,
                  opts: Sequence[str] = (), fuse_bn: bool = True, memory_format: Optional[str] = None,
-                 compile: bool = False):
+                 compile: bool = False, class_names: Optional[Sequence[str]] = None):
         from ..config import load_config
         from ..engine.distributed import resolve_device
         from ..engine.precision import memory_format as resolve_memory_format
@@ -122,7 +126,9 @@ class Predictor:
         self.cfg, self.weights = cfg, str(weights)
         dev = device or cfg.DEVICE
         self.device = torch.device(dev) if ":" in str(dev) else resolve_device(dev)
-        self.class_names = load_class_names(cfg)
+        if class_names is not None and len(class_names) != cfg.MODEL.NUM_CLASSES:
+            raise ValueError(f"{len(class_names)} class names for MODEL.NUM_CLASSES={cfg.MODEL.NUM_CLASSES}")
+        self.class_names = list(class_names) if class_names is not None else load_class_names(cfg)
         model = build_model(cfg)
         load_weights(model, self.weights)
         if fuse_bn:
@@ -140,6 +146,14 @@ class Predictor:
         self.embed_dim = int(self.model.num_features)
         self.config_hash = config_hash(cfg)
         self._weights_hash: Optional[str] = None
+
+    @classmethod
+    def from_pretrained(cls, directory, opts: Sequence[str] = (), **kwargs) -> "Predictor":
+        """A model folder (model.safetensors + config.json): no config file or class list needed."""
+        from ..models.pretrained import WEIGHTS_NAME, pretrained_config
+
+        cfg, names = pretrained_config(directory, opts)
+        return cls(cfg, str(Path(directory) / WEIGHTS_NAME), class_names=names, **kwargs)
 
     # ------------------------------------------------------------------ info
     @property

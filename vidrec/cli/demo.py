@@ -16,16 +16,26 @@ import os
 import time
 from typing import Dict
 
+from .common import one_line_errors
+
 logger = logging.getLogger("vidrec")
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_VIDEO = os.path.join(os.path.dirname(REPO), "shared", "videos", "demo.mp4")
 TARGET_TOP1 = 90.0
+SAMPLES_ENV = "VIDREC_SAMPLE_VIDEOS"
 
 
-def parse_args(argv=None):
+def default_video() -> str:
+    """A real sample video when one is at hand: $VIDREC_SAMPLE_VIDEOS/demo.mp4, else
+    ../shared/videos/demo.mp4 beside a source checkout; "" otherwise."""
+    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    folder = os.environ.get(SAMPLES_ENV) or os.path.join(os.path.dirname(checkout), "shared", "videos")
+    path = os.path.join(folder, "demo.mp4")
+    return path if os.path.isfile(path) else ""
+
+
+def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(
-        prog="tools/demo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Overrides are KEY VALUE pairs of vidrec/config/defaults.py keys, e.g. SOLVER.MAX_EPOCH 5.")
     p.add_argument("--cfg", dest="cfg_file", default="demo_synthetic.yaml", help="config (default: %(default)s)")
     p.add_argument("--data-dir", default=None, help="where the synthetic videos go (default: OUTPUT_DIR/data)")
@@ -33,7 +43,9 @@ def parse_args(argv=None):
                    help="synthetic videos per class and split (default: %(default)s)")
     p.add_argument("--size", type=int, default=48, help="synthetic frame size in pixels (default: %(default)s)")
     p.add_argument("--frames", type=int, default=32, help="frames per synthetic video (default: %(default)s)")
-    p.add_argument("--video", default=DEFAULT_VIDEO, help="real video to run prediction on (default: %(default)s)")
+    p.add_argument("--video", default=None,
+                   help=f"real video to run prediction on (default: ${SAMPLES_ENV}/demo.mp4 or "
+                        "../shared/videos/demo.mp4 beside a checkout, else a synthetic test video)")
     p.add_argument("--clips", type=int, default=3, help="clips of --video to predict (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
@@ -80,11 +92,17 @@ def predict_video(cfg, weights: str, path: str, clips: int, top_k: int) -> Dict:
             "video": [(t["label"], t["prob"]) for t in res["video"]["topk"]]}
 
 
-def run_demo(argv=None) -> Dict:
-    args = parse_args(argv)
+@one_line_errors
+def main(argv=None, prog=None) -> int:
+    run_demo(argv, prog)
+    return 0
+
+
+def run_demo(argv=None, prog=None) -> Dict:
+    args = parse_args(argv, prog)
     from ..config import load_config
     from ..data import make_synthetic_dataset
-    from .trainer import train
+    from ..engine import train
 
     cfg = load_config(args.cfg_file, args.opts)
     data_dir = args.data_dir or os.path.join(cfg.OUTPUT_DIR, "data")
@@ -107,16 +125,22 @@ def run_demo(argv=None) -> Dict:
     t_train = time.time() - t1
     m = result["test"]
 
-    pred, video_found = None, bool(args.video) and os.path.isfile(args.video)
+    video = args.video if args.video is not None else default_video()
+    if not video and m is not None:  # no real video at hand: a held-out synthetic one shows the same path
+        from ..data.lists import read_path_label_list
+
+        first = read_path_label_list(ds["test"])[0][0]
+        video = os.path.join(ds["root"], first)
+    pred, video_found = None, bool(video) and os.path.isfile(video)
     if video_found:
         weights = os.path.join(cfg.OUTPUT_DIR, "model_final.safetensors")
         best = os.path.join(cfg.OUTPUT_DIR, "checkpoints", "best.pt")
         if cfg.TEST.WEIGHTS == "best" and os.path.isfile(best):
             weights = best  # the weights the test used
         try:
-            pred = predict_video(cfg, weights, os.path.abspath(args.video), args.clips, args.top_k)
+            pred = predict_video(cfg, weights, os.path.abspath(video), args.clips, args.top_k)
         except Exception as e:  # noqa: BLE001 - the demo's main result is already in
-            print(f"[demo] prediction on {args.video} failed: {e}")
+            print(f"[demo] prediction on {video} failed: {e}")
 
     print("\n" + "=" * 72)
     print(f"[demo] data {t_data:.0f}s, training + testing {t_train:.0f}s, total {time.time() - t0:.0f}s")
@@ -135,8 +159,8 @@ def run_demo(argv=None) -> Dict:
                   + ", ".join(f"{n} {p:.2f}" for n, p in clip["topk"]))
         print(f"[demo]   video ({pred['num_windows']} clips, mean softmax): "
               + ", ".join(f"{n} {p:.2f}" for n, p in pred["video"]))
-    elif args.video and not video_found:
-        print(f"[demo] no prediction: {args.video} not found")
+    elif video and not video_found:
+        print(f"[demo] no prediction: {video} not found")
     print(f"[demo] outputs in {cfg.OUTPUT_DIR} (metrics.jsonl, training_curves.png, test_test/, checkpoints/)")
     print("=" * 72)
     return {"test": m, "prediction": pred, "seconds": {"data": t_data, "train_test": t_train}}
