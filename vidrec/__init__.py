@@ -1,5 +1,5 @@
 """vidrec: video action recognition with inflated 3D residual networks."""
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 
 def __getattr__(name):  # vidrec.Predictor, imported on first use so `import vidrec` stays light

@@ -177,9 +177,16 @@ def test_test_pipeline_on_every_kind_of_video(small_cfg, media, tmp_path):
     assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3..12-frame videos: 1 clip
     assert items[3]["views"].shape[-3:] == (48, 48, 3)
     assert all(it["error"] == "" for it in items[:5])
+    # A stream that breaks (real corrupted.mp4: after 16 of 50 frames; generated: 28 of 60) is scored on the
+    # frames before the break with a warning (DATA.PARTIAL_VIDEO keep), or is a failed video with "fail".
     name = Path(media["corrupt"].path).name
-    assert items[5]["views"].shape[0] == 0 and items[5]["error"] and name not in items[5]["error"]  # reason only
-    assert collate_test(items)["errors"][0][1].endswith(name)
+    assert items[5]["views"].shape[0] > 0 and items[5]["error"] == ""
+    assert "decoding stops after" in items[5]["warning"] and name not in items[5]["warning"]  # reason only
+    assert collate_test(items)["warnings"][0][1].endswith(name)
+    cfg.DATA.PARTIAL_VIDEO = "fail"
+    strict = build_dataset(cfg, "test")[5]
+    assert strict["views"].shape[0] == 0 and "decoding stops after" in strict["error"] and name not in strict["error"]
+    assert collate_test([strict])["errors"][0][1].endswith(name)
 
 
 def test_resize_on_device_gives_the_same_crops(small_cfg, synth):

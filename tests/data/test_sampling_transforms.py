@@ -6,7 +6,7 @@ from vidrec.data import sampling as S
 from vidrec.data.sampling import clip_indices, train_clip
 from vidrec.data.transforms import (crop_resized, normalize, resize_uint8, scaled_size, spatial_crop_offsets,
                                     swap_label, to_model_input, train_transform)
-from vidrec.data.transforms import test_transform as views_transform
+from vidrec.data.transforms import eval_transform as views_transform  # (the test-view transform)
 
 MEAN, STD = [0.45] * 3, [0.225] * 3
 
@@ -33,12 +33,12 @@ def test_short_videos():
 
 
 def test_test_clip_rule():
-    assert S.test_clip_starts(100, 16, 4, 10) == [0, 4, 9, 13, 17, 22, 26, 30, 35, 39]
-    assert S.test_clip_starts(65, 16, 4, 10) == [0, 1, 2, 3, 4]  # only 5 distinct starts exist
-    assert S.test_clip_starts(61, 16, 4, 10) == [0]  # exactly one clip long
-    c = S.test_clips(30, 16, 4, 10)
+    assert S.eval_clip_starts(100, 16, 4, 10) == [0, 4, 9, 13, 17, 22, 26, 30, 35, 39]
+    assert S.eval_clip_starts(65, 16, 4, 10) == [0, 1, 2, 3, 4]  # only 5 distinct starts exist
+    assert S.eval_clip_starts(61, 16, 4, 10) == [0]  # exactly one clip long
+    c = S.eval_clips(30, 16, 4, 10)
     assert c.shape == (1, 16) and c[0].tolist() == [(4 * i) % 30 for i in range(16)]
-    assert S.test_clip_starts(300, 16, 4, 1) == [119]  # one view: the centred clip
+    assert S.eval_clip_starts(300, 16, 4, 1) == [119]  # one view: the centred clip
 
 
 def test_normalize_values():

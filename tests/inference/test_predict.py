@@ -57,7 +57,8 @@ def test_fast_paths_match_plain_eager(tiny_weights, predictor, gen):
 
 def test_hop_seconds_and_multiview(predictor, gen):
     res = predictor.predict(gen["v50"], hop_seconds=0.4, multiview=True, cover_end=False)
-    assert res["hop_frames"] == 10 and res["num_clips"] == 5
+    assert res["hop_frames"] is None and res["hop_seconds"] == 0.4 and res["num_clips"] == 5
+    assert [c["start"] for c in res["clips"]] == pytest.approx([0.0, 0.4, 0.8, 1.2, 1.6])
     cfg = predictor.cfg
     assert res["video"]["method"] == f"{cfg.TEST.NUM_ENSEMBLE_VIEWS}x{cfg.TEST.NUM_SPATIAL_CROPS}-view"
     assert res["video"]["num_views"] == cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
@@ -88,7 +89,7 @@ def test_predict_tool_json_csv_and_bad_input(tiny_weights, gen, media, tmp_path,
     cap = capsys.readouterr()
     failed = [ln for ln in cap.err.splitlines() if ln.startswith("FAILED")]
     assert len(failed) == 4 and all(len(ln.split("\n")) == 1 for ln in failed)
-    for name, why in (("missing", "file not found"), ("zero", "empty file"), ("text", "pyav"),
+    for name, why in (("missing", "file not found"), ("zero", "empty file"), ("text", "Invalid data found"),
                       ("audio", "no video stream")):
         assert any(gen[name] in ln and why in ln for ln in failed), (name, failed)
     assert any("WARNING" in ln and corrupt in ln for ln in cap.err.splitlines())
@@ -142,3 +143,47 @@ def test_import_vidrec_is_light():
     code = ("import sys, vidrec; assert 'torch' not in sys.modules, 'torch imported eagerly'; "
             "P = vidrec.Predictor; assert P.__name__ == 'Predictor'")
     subprocess.run([PYTHON, "-c", code], check=True, cwd=REPO)
+
+
+def test_broken_stream_one_verdict_everywhere(predictor, vids, tmp_path, capsys):
+    """A stream that breaks after 28 of 60 frames: every tool uses the same 28 frames, says so, and agrees
+    on the duration (DATA.PARTIAL_VIDEO keep); with "fail" every tool rejects it."""
+    from vidrec.data.datasets import build_dataset
+    from vidrec.data.video_check import check_one
+    from vidrec.inference.features import FeatureExtractor
+    from vidrec.inference.predictor import Predictor
+
+    path = vids["corrupt"]
+    row = check_one(path)
+    assert row["ok"] and row["status"] == "partial" and row["frames"] == 28
+    res = predictor.predict(path, multiview=True)
+    assert res["num_frames"] == 28 and "stops after 28 of 60" in res["warning"]
+    assert res["duration"] == pytest.approx(row["duration"], abs=1e-3) == pytest.approx(28 / 25)
+    ex = FeatureExtractor(predictor, str(tmp_path / "f"))
+    s = ex.run([path])
+    assert s["done"] == 1 and "stops after 28 of 60" in s["warnings"][0][1]
+    cfg = predictor.cfg.clone()
+    cfg.defrost()
+    cfg.DATA.PATH_TO_DATA_DIR = os.path.dirname(path)
+    (tmp_path / "l.txt").write_text(f"{os.path.basename(path)} 0\n")
+    cfg.DATA.TEST_LIST = cfg.DATA.VAL_LIST = str(tmp_path / "l.txt")
+    for views in (1, 10):  # 1-view validation and the 30-view test see the same video
+        cfg.TEST.NUM_ENSEMBLE_VIEWS = views
+        item = build_dataset(cfg, "test")[0]
+        assert item["error"] == "" and "stops after 28 of 60" in item["warning"]
+
+    cfg.DATA.PARTIAL_VIDEO = "fail"
+    assert not check_one(path, partial="fail")["ok"]
+    strict = Predictor(cfg, predictor.weights, device="cpu")
+    assert next(strict.predict_many([path]))["ok"] is False
+    assert "stops after 28 of 60" in build_dataset(cfg, "test")[0]["error"]
+
+
+def test_predictor_takes_a_frozen_config(tiny_weights):
+    from vidrec.config import load_config
+    from vidrec.inference.predictor import Predictor
+
+    cfg = load_config(tiny_weights[0])
+    cfg.freeze()
+    p = Predictor(cfg, tiny_weights[1], device="cpu")
+    assert cfg.is_frozen() and p.cfg is not cfg and p.cfg.MODEL.INFLATE_FROM == ""

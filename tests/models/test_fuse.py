@@ -38,3 +38,34 @@ def test_folding_other_families(name):
     x = torch.randn(2, 3, 4, 32, 32)
     with torch.inference_mode():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_block_that_does_not_say_how_it_folds_is_an_error():
+    """A new block type with BatchNorms must declare its (conv, BN) pairs, not be silently left unfolded."""
+    class NewBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv3d(3, 4, 1), nn.BatchNorm3d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    with pytest.raises(TypeError, match="NewBlock holds BatchNorm layers but has no fold_pairs"):
+        fold_batchnorm(nn.Sequential(NewBlock(), nn.ReLU()))
+    NewBlock.fold_pairs = lambda self: [("conv", "bn")]
+    model = randomize_bn(nn.Sequential(NewBlock(), nn.ReLU())).eval()
+    folded = fold_batchnorm(model)
+    x = torch.randn(1, 3, 2, 4, 4)
+    assert count_bn(folded) == 0
+    torch.testing.assert_close(folded(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_every_registered_model_says_how_it_folds():
+    from vidrec.models import list_models
+    from vidrec.models.fuse import _pairs
+
+    for name in list_models():
+        if name.endswith(("_152", "_200", "_302", "_404")):
+            continue  # same blocks as the shallower ones, only more of them
+        model = create(name, num_classes=4, width_mult=0.125) if not name.startswith("seq") else create(name)
+        assert list(_pairs(model)), name

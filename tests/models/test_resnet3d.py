@@ -185,3 +185,18 @@ def test_kaiming_fan_out_init():
     expected = (2.0 / (w.shape[0] * 27)) ** 0.5
     assert abs(w.std().item() - expected) / expected < 0.05
     assert all((b.weight == 1).all() and (b.bias == 0).all() for b in m.modules() if isinstance(b, nn.BatchNorm3d))
+
+
+def test_misspelt_options_are_errors_not_ignored():
+    """A misspelt option names itself (the registry checks the constructor's keywords); blocks take no
+    catch-all keywords, so a wrong one cannot be silently dropped on the way down."""
+    import inspect
+
+    from vidrec.models import blocks, create
+
+    with pytest.raises(TypeError, match="num_clases"):
+        create("iresnet3d_18", num_clases=3)
+    for cls in (blocks.BasicBlock, blocks.Bottleneck, blocks.StageBasicBlock, blocks.StageBottleneck):
+        assert not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+    with pytest.raises(TypeError, match="bn_zero"):
+        blocks.Bottleneck(64, 16, bn_zero=True)

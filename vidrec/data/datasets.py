@@ -16,23 +16,31 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from . import lists as L
-from .decoders import VideoError, read_frames
-from .sampling import SHORT_VIDEO_MODES, test_clips, train_clip
-from .transforms import swap_label, test_transform, train_transform
+from . import lists
+from .decoders import PARTIAL_POLICIES, VideoError, decoder_order, read_frames
+from .sampling import SHORT_VIDEO_MODES, eval_clips, train_clip
+from .transforms import swap_label, eval_transform, train_transform
 
 logger = logging.getLogger("vidrec.data")
 SPLITS = ("train", "val", "test")
 DATASETS = ("list", "folder", "kinetics", "ssv2")
 
 
+class FailRateError(lists.ListError, RuntimeError):
+    """More video loads failed than ``DATA.MAX_FAIL_RATE`` allows: the list needs cleaning.
+
+    A :class:`ListError` (the tools print it as one ``error:`` line); also a RuntimeError, as before.
+    """
+
+
 def check_failure_rate(n_failed: int, n_loaded: int, max_rate: float) -> float:
-    """Fraction of failed video loads among all attempts; RuntimeError when above ``max_rate``."""
+    """Fraction of failed video loads among all attempts; :class:`FailRateError` when above ``max_rate``."""
     total = n_failed + n_loaded
     rate = n_failed / total if total else 0.0
     if rate > max_rate:
-        raise RuntimeError(f"{n_failed} of {total} video loads failed ({rate:.1%}), more than DATA.MAX_FAIL_RATE "
-                           f"= {max_rate:.1%}; run tools/check_videos.py on the list and remove the broken files")
+        raise FailRateError(f"{n_failed} of {total} video loads failed ({rate:.1%}), more than DATA.MAX_FAIL_RATE "
+                            f"= {max_rate:.1%}; run 'vidrec check-videos' on the list and remove the broken files "
+                            f"(its quarantine list names them)")
     return rate
 
 
@@ -49,7 +57,10 @@ class VideoDataset(Dataset):
             raise ValueError(f"DATA.SHORT_VIDEO must be one of {SHORT_VIDEO_MODES}, got {d.SHORT_VIDEO!r}")
         # Plain values only: the dataset is pickled into workers.
         self.num_frames, self.rate, self.short = int(d.NUM_FRAMES), int(d.SAMPLING_RATE), d.SHORT_VIDEO
-        self.backend, self.fallback = d.DECODER, bool(d.DECODER_FALLBACK)
+        self.decoders = decoder_order(list(d.DECODER), bool(d.DECODER_FALLBACK))  # ValueError names the choices
+        if d.PARTIAL_VIDEO not in PARTIAL_POLICIES:
+            raise ValueError(f"DATA.PARTIAL_VIDEO must be one of {PARTIAL_POLICIES}, got {d.PARTIAL_VIDEO!r}")
+        self.partial = d.PARTIAL_VIDEO
         self.jitter, self.crop, self.flip = list(d.TRAIN_JITTER_SCALES), int(d.TRAIN_CROP_SIZE), bool(d.RANDOM_FLIP)
         self.swap_pairs = [list(p) for p in d.FLIP_SWAP_PAIRS]
         self.test_short, self.test_crop = int(d.TEST_SHORT_SIDE), int(d.TEST_CROP_SIZE)
@@ -72,9 +83,8 @@ class VideoDataset(Dataset):
         """One augmented clip of video ``index`` -> (clip, label); raises VideoError."""
         frames, info = read_frames(self.paths[index],
                                    lambda n: train_clip(n, self.num_frames, self.rate, rng, self.short),
-                                   backend=self.backend, fallback=self.fallback)
-        if "fallback_reason" in info:
-            logger.debug("%s: decoded with %s (%s)", self.paths[index], info["backend"], info["fallback_reason"])
+                                   backend=self.decoders, partial=self.partial)
+        note_read(self.paths[index], info)
         clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.defer_resize)
         label = swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]
         return clip, label
@@ -97,26 +107,57 @@ class VideoDataset(Dataset):
     # -- testing
     def load_views(self, index: int) -> torch.Tensor:
         """All test views of video ``index``, uint8 (V, T, H, W, 3), decoding the union of their frames once."""
-        plan = {}
-
-        def frames_needed(n: int):
-            plan["clips"] = test_clips(n, self.num_frames, self.rate, self.num_views, self.short)
-            plan["uniq"] = np.unique(plan["clips"])
-            return plan["uniq"]
-
-        frames, _ = read_frames(self.paths[index], frames_needed, backend=self.backend, fallback=self.fallback)
-        rows = np.searchsorted(plan["uniq"], plan["clips"])
-        return test_transform(frames, rows, self.test_short, self.test_crop, self.num_crops)
+        return load_test_views(self.paths[index], self.num_frames, self.rate, self.num_views, self.num_crops,
+                               self.test_short, self.test_crop, self.short, self.decoders, self.partial)[0]
 
     def _test_item(self, index: int) -> Dict:
-        item = {"label": self.labels[index], "index": index, "error": "", "path": self.paths[index]}
+        item = {"label": self.labels[index], "index": index, "error": "", "warning": "", "path": self.paths[index]}
         try:
-            item["views"] = self.load_views(index)
+            item["views"], info = load_test_views(
+                self.paths[index], self.num_frames, self.rate, self.num_views, self.num_crops, self.test_short,
+                self.test_crop, self.short, self.decoders, self.partial)
+            item["warning"] = info.get("warning", "")
         except VideoError as e:
             logger.warning("cannot evaluate video %s (%s)", e.path, e.reason)
             item["views"] = torch.zeros((0, self.num_frames, self.test_crop, self.test_crop, 3), dtype=torch.uint8)
             item["error"] = e.reason
         return item
+
+
+_warned: set = set()
+
+
+def note_read(path: str, info: Dict) -> None:
+    """Say once per process what a read had to work around: a broken stream, a refused or failed backend."""
+    if info.get("warning") and (path, "w") not in _warned:
+        _warned.add((path, "w"))
+        logger.warning("%s: %s", path, info["warning"])
+    if ("fallback_reason" in info or "refused" in info) and (path, "f") not in _warned:
+        _warned.add((path, "f"))
+        why = info.get("fallback_reason") or "; ".join(f"{k}: {v}" for k, v in info["refused"].items())
+        logger.debug("%s: decoded with %s (%s)", path, info["backend"], why)
+
+
+def load_test_views(path: str, num_frames: int, rate: int, num_views: int, num_crops: int, short_side: int,
+                    crop: int, short: str = "loop", decoders: Sequence[str] = ("decord", "pyav"),
+                    partial: str = "keep") -> tuple:
+    """The test protocol's views of one video -> (uint8 (V, T, crop, crop, 3), read info).
+
+    ``num_views`` clips spread uniformly over the video times ``num_crops`` crops
+    along the long side; the union of their frames is decoded once. Used by the
+    evaluator (through :class:`VideoDataset`) and by ``Predictor`` (``--multiview``).
+    """
+    plan = {}
+
+    def frames_needed(n: int):
+        plan["clips"] = eval_clips(n, num_frames, rate, num_views, short)
+        plan["uniq"] = np.unique(plan["clips"])
+        return plan["uniq"]
+
+    frames, info = read_frames(path, frames_needed, backend=list(decoders), partial=partial)
+    note_read(path, info)
+    rows = np.searchsorted(plan["uniq"], plan["clips"])
+    return eval_transform(frames, rows, short_side, crop, num_crops), info
 
 
 def collate_train(items: List[tuple]) -> tuple:
@@ -138,15 +179,16 @@ def collate_test(items: List[Dict]) -> Dict:
             "video_index": torch.repeat_interleave(indices, counts),
             "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
             "indices": indices,
-            "errors": [(it["index"], it["path"], it["error"]) for it in items if it["error"]]}
+            "errors": [(it["index"], it["path"], it["error"]) for it in items if it["error"]],
+            "warnings": [(it["index"], it["path"], it["warning"]) for it in items if it.get("warning")]}
 
 
 def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> Optional[List[str]]:
     if cfg.MODEL.CLASS_NAMES:
-        return L.read_class_names(L.find_list(cfg.MODEL.CLASS_NAMES, "MODEL.CLASS_NAMES"))
+        return lists.read_class_names(lists.find_list(cfg.MODEL.CLASS_NAMES, "MODEL.CLASS_NAMES"))
     if beside is not None and (beside.parent / "classes.txt").is_file():
-        return L.read_class_names(beside.parent / "classes.txt")
-    return L.read_class_names(L.LISTS_DIR / default) if default else None
+        return lists.read_class_names(beside.parent / "classes.txt")
+    return lists.read_class_names(lists.LISTS_DIR / default) if default else None
 
 
 def build_dataset(cfg, split: str) -> VideoDataset:
@@ -168,36 +210,36 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     root = d.PATH_TO_DATA_DIR
     class_names, src = None, None
     if kind == "folder":
-        folder = L.resolve_under(root, name, d.ALLOW_OUTSIDE_ROOT) if name else os.path.abspath(root or ".")
-        rel, labels, class_names = L.scan_folder(folder)
+        folder = lists.resolve_under(root, name, d.ALLOW_OUTSIDE_ROOT) if name else os.path.abspath(root or ".")
+        rel, labels, class_names = lists.scan_folder(folder)
         rel = [os.path.relpath(os.path.join(folder, p), os.path.abspath(root or ".")) for p in rel]
         src = folder
     else:
-        src = L.find_list(name, key)
-        if kind == "kinetics" and L.is_kinetics_csv(src):
+        src = lists.find_list(name, key)
+        if kind == "kinetics" and lists.is_kinetics_csv(src):
             class_names = _class_names(cfg, "kinetics400_classes.txt")
-            rel, labels, missing = L.read_kinetics_csv(src, root, class_names)
+            rel, labels, missing = lists.read_kinetics_csv(src, root, class_names)
             if missing:
                 logger.warning("%s: %d of %d videos are missing under %s (skipped)", src, len(missing),
                                len(missing) + len(rel), root)
         elif kind == "ssv2" and src.suffix.lower() == ".json":
             if not d.LABELS_FILE:
-                raise L.ListError("DATA.LABELS_FILE (something-something-v2-labels.json) is needed to read " + str(src))
-            labels_file = L.find_list(d.LABELS_FILE)
-            class_names = L.ssv2_class_names(labels_file)
-            rel, labels, missing = L.read_ssv2_json(src, labels_file, root or ".")
+                raise lists.ListError("DATA.LABELS_FILE (something-something-v2-labels.json) is needed to read " + str(src))
+            labels_file = lists.find_list(d.LABELS_FILE)
+            class_names = lists.ssv2_class_names(labels_file)
+            rel, labels, missing = lists.read_ssv2_json(src, labels_file, root or ".")
             if missing:
                 logger.warning("%s: %d videos are missing under %s (skipped)", src, len(missing), root)
         else:
-            rel, labels = L.read_path_label_list(src)
+            rel, labels = lists.read_path_label_list(src)
             default = {"kinetics": "kinetics400_classes.txt", "ssv2": "ssv2_classes.txt"}.get(kind)
             class_names = _class_names(cfg, default, beside=src)
     if not rel:
-        raise L.ListError(f"{src}: no videos for split {split!r}")
+        raise lists.ListError(f"{src}: no videos for split {split!r}")
     n_cls = int(cfg.MODEL.NUM_CLASSES)
     bad = [(p, y) for p, y in zip(rel, labels) if not 0 <= y < n_cls]
     if bad:
-        raise L.ListError(f"{src}: {len(bad)} labels outside 0..{n_cls - 1} (MODEL.NUM_CLASSES={n_cls}), "
+        raise lists.ListError(f"{src}: {len(bad)} labels outside 0..{n_cls - 1} (MODEL.NUM_CLASSES={n_cls}), "
                           f"e.g. {bad[0][0]} -> {bad[0][1]}")
-    paths = [L.resolve_under(root, p, d.ALLOW_OUTSIDE_ROOT) for p in rel]
+    paths = [lists.resolve_under(root, p, d.ALLOW_OUTSIDE_ROOT) for p in rel]
     return VideoDataset(paths, labels, cfg, train=(split == "train"), class_names=class_names, num_classes=n_cls)

@@ -1,254 +1,216 @@
-"""Frame-accurate video reading with decord (default) and PyAV (fallback).
+"""Reading video: the one layer every tool uses (datasets, prediction, features, annotation, checks).
 
-Readers are opened per call and closed before returning, so nothing is ever
-shared across forked DataLoader workers. Only the frames a request needs are
-decoded. Header frame counts are treated as estimates: PyAV decodes
-sequentially and discovers the real end; decord failures (VP9/AV1, corrupt
-streams, indices past the real end) are retried with PyAV.
+* :func:`index_video`: frame count and presentation times from the packets (no decoding);
+* :func:`read_frames` / :func:`read_frames_at`: frames by index or by time, through the
+  backends of ``DATA.DECODER`` in order (decord, then PyAV by default; TorchCodec optional);
+* :class:`FrameStream`: every frame front to back with its time (bounded memory);
+* :func:`probe`: what ``check_videos`` reports: frames that decode, duration, size, verdict.
+
+A frame id means the same frame in every backend (the matrix test checks it;
+a backend that gets a kind of file wrong is refused for it, and the reason is
+recorded). Readers are opened per call, so nothing is shared across forked
+DataLoader workers.
+
+Broken streams (``DATA.PARTIAL_VIDEO``): with "keep" (default) a video whose
+stream breaks after k frames is used as a k-frame video, clips are re-planned
+on those k frames, and a warning says so; with "fail" it is an unreadable video.
 """
 from __future__ import annotations
 
-import math
-import os
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+import logging
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-BACKENDS = ("decord", "pyav")
+from . import backends
+from .backends import pyav_backend
+from .errors import VideoError, reason_of
+from .video_index import VideoIndex, check_file, index_video
+
+logger = logging.getLogger("vidrec.data")
+
+BACKENDS = tuple(backends.names())
+PARTIAL_POLICIES = ("keep", "fail")
 Indices = Union[Sequence[int], np.ndarray, Callable[[int], Sequence[int]]]
+to_rgb = pyav_backend.to_rgb
+
+__all__ = ["VideoError", "VideoIndex", "index_video", "read_frames", "read_frames_at", "FrameStream", "probe",
+           "count_frames", "decoder_order", "to_rgb", "check_file", "BACKENDS", "PARTIAL_POLICIES"]
 
 
-class VideoError(Exception):
-    """A video that cannot be opened or decoded; one line naming file and reason."""
-
-    def __init__(self, path, reason: str):
-        self.path, self.reason = str(path), " ".join(str(reason).split())[:300]
-        super().__init__(f"{self.path}: {self.reason}")
-
-
-def _reason(e: BaseException) -> str:
-    msg = " ".join(str(e).split())
-    if "DECORDError" in type(e).__name__ or "threaded_decoder" in msg:
-        msg = msg.split("]")[-1].strip() or msg  # drop decord's C++ stack prefix
-    return f"{type(e).__name__}: {msg[:200]}"
+def decoder_order(backend: Union[str, Sequence[str]] = "decord", fallback: bool = True) -> List[str]:
+    """Backends to try, in order: a list as given; a single name, then PyAV (the reference), when ``fallback``."""
+    order = [backend] if isinstance(backend, str) else list(backend)
+    if not order:
+        raise ValueError("DATA.DECODER names no backend")
+    for name in order:
+        backends.backend(name)  # ValueError for an unknown name
+    if len(order) == 1 and fallback and "pyav" not in order:
+        order.append("pyav")
+    return order if fallback else order[:1]
 
 
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise VideoError(path, "file not found")
-    if not os.path.isfile(path):
-        raise VideoError(path, "not a regular file")
-    if os.path.getsize(path) == 0:
-        raise VideoError(path, "empty file (0 bytes)")
+def _partial_warning(n: int, k: int, reason: str) -> str:
+    return f"decoding stops after {k} of {n} frames ({reason}); using the first {k}"
 
 
-# --------------------------------------------------------------------------- decord
-def _read_decord(path: str, indices: Indices) -> Tuple[np.ndarray, Dict]:
-    import decord
-
-    try:
-        # num_threads=1: several VP9 files only decode single-threaded, and
-        # DataLoader workers already give the parallelism.
-        vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-        n, fps = len(vr), float(vr.get_avg_fps() or 0.0)
-        if n <= 0:
-            raise VideoError(path, "decord: no frames")
-        idx = np.asarray(indices(n) if callable(indices) else indices, dtype=np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise VideoError(path, f"decord: index {int(idx.max())} outside 0..{n - 1}")
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        frames = vr.get_batch(uniq.tolist()).asnumpy()[inverse] if idx.size else np.zeros((0, 1, 1, 3), np.uint8)
-        del vr
-    except VideoError:
-        raise
-    except Exception as e:  # decord raises RuntimeError/DECORDError subclasses
-        raise VideoError(path, "decord: " + _reason(e)) from None
-    return frames, {"backend": "decord", "fps": fps, "num_frames": n, "indices": idx}
-
-
-# --------------------------------------------------------------------------- PyAV
-def _rotate(img: np.ndarray, rotation) -> np.ndarray:
-    """Apply the display-matrix rotation (degrees counter-clockwise) like decord/ffmpeg do."""
-    k = int(round((rotation or 0) / 90.0)) % 4
-    return np.ascontiguousarray(np.rot90(img, k)) if k else img
-
-
-def _pyav_header(stream, container) -> Tuple[int, float]:
-    fps = float(stream.average_rate or stream.guessed_rate or stream.base_rate or 0.0)
-    n = int(stream.frames or 0)
-    if n <= 0:  # MKV/webm often carry no count: estimate from the duration
-        dur = None
-        if stream.duration and stream.time_base:
-            dur = float(stream.duration * stream.time_base)
-        elif container.duration:
-            dur = container.duration / 1e6
-        n = int(round(dur * fps)) if dur and fps else 0
-    return n, fps
-
-
-def _pyav_decode(path: str, wanted: np.ndarray, seek: bool = True) -> Tuple[Dict[int, np.ndarray], int, bool, float, int]:
-    """Decode frames ``wanted`` (sorted unique ids) -> ({id: rgb}, frames seen, reached_end, fps, header n).
-
-    Frame ids are counted from the first decoded frame. When the first wanted
-    frame is far from the start, we seek to a key frame before it and derive
-    ids from timestamps; the result is checked and we redo a sequential pass
-    if the timestamps turn out unusable.
-    """
-    import av
-
-    out: Dict[int, np.ndarray] = {}
-    with av.open(path, metadata_errors="ignore") as container:
-        if not container.streams.video:
-            raise VideoError(path, "no video stream (audio-only or not a video)")
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        stream.codec_context.thread_count = 1
-        n_header, fps = _pyav_header(stream, container)
-        tb = float(stream.time_base) if stream.time_base else 0.0
-        start = stream.start_time or 0
-        first = int(wanted[0]) if len(wanted) else 0
-        use_pts = seek and fps > 0 and tb > 0 and first > 2 * max(fps, 1)
-        if use_pts:
-            # Ids count from the first *decoded* frame (its pts may differ from start_time, e.g. AVI).
-            for frame in container.decode(stream):
-                start = frame.pts if frame.pts is not None else start
-                break
-            target = start + int((first - fps) / fps / tb)  # 1 s margin before the first frame
-            container.seek(max(target, start), stream=stream, backward=True, any_frame=False)
-        wanted_set, last = set(int(i) for i in wanted), int(wanted[-1]) if len(wanted) else -1
-        count, reached_end, fid = 0, True, -1
-        for frame in container.decode(stream):
-            if use_pts:
-                if frame.pts is None:
-                    return _pyav_decode(path, wanted, seek=False)
-                new = int(round((frame.pts - start) * tb * fps))
-                # Seek overshot, or timestamps out of order / with gaps (AVI B-frames,
-                # variable frame rate): ids from pts are unreliable, count sequentially.
-                if (count == 0 and new > first) or (count > 0 and new != fid + 1):
-                    return _pyav_decode(path, wanted, seek=False)
-                fid = new
-            else:
-                fid = count
-            count += 1
-            if fid in wanted_set and fid not in out:
-                out[fid] = _rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0))
-            if fid >= last:
-                reached_end = False
-                break
-        if use_pts and count == 0:  # seek past the real end: count from the start instead
-            return _pyav_decode(path, wanted, seek=False)
-        seen = fid + 1
-    return out, seen, reached_end, fps, n_header
-
-
-def _read_pyav(path: str, indices: Indices) -> Tuple[np.ndarray, Dict]:
-    import av
-
-    try:
-        with av.open(path, metadata_errors="ignore") as c:
-            if not c.streams.video:
-                raise VideoError(path, "no video stream (audio-only or not a video)")
-            n_header, fps = _pyav_header(c.streams.video[0], c)
-        n = n_header
-        if callable(indices):
-            if n <= 0:  # nothing in the header: count by decoding
-                n = count_frames(path)
-            idx = np.asarray(indices(n), dtype=np.int64)
-        else:
-            idx = np.asarray(indices, dtype=np.int64)
-        if idx.size and idx.min() < 0:
-            raise VideoError(path, f"negative frame index {int(idx.min())}")
-        uniq = np.unique(idx)
-        got, seen, reached_end, fps, _ = _pyav_decode(path, uniq)
-        info = {"backend": "pyav", "fps": fps, "num_frames": max(n, seen)}
-        if reached_end:
-            info["num_frames"] = seen  # the real end is known now
-        missing = [i for i in uniq.tolist() if i not in got]
-        if missing and reached_end and seen > 0:
-            # The header promised more frames than exist: re-plan the clip on the real
-            # count, or clamp fixed ids to the real last frame, and decode again.
-            if callable(indices):
-                idx = np.asarray(indices(seen), dtype=np.int64)
-            else:
-                info["clamped"] = int((idx >= seen).sum())
-                idx = np.minimum(idx, seen - 1)
-            uniq = np.unique(idx)
-            got, *_ = _pyav_decode(path, uniq)
-            missing = [i for i in uniq.tolist() if i not in got]
-        if missing:
-            raise VideoError(path, f"frames {missing[:3]} could not be decoded" if got else "no frame could be decoded")
-        frames = np.stack([got[int(i)] for i in idx]) if idx.size else np.zeros((0, 1, 1, 3), np.uint8)
-    except VideoError:
-        raise
-    except Exception as e:  # av.error.*, MemoryError on absurd headers, ...
-        raise VideoError(path, "pyav: " + _reason(e)) from None
-    info["indices"] = idx
-    return frames, info
-
-
-def count_frames(path: str) -> int:
-    """Number of frames that actually decode (PyAV, no colour conversion)."""
-    import av
-
-    with av.open(path, metadata_errors="ignore") as c:
-        if not c.streams.video:
-            raise VideoError(path, "no video stream (audio-only or not a video)")
-        s = c.streams.video[0]
-        s.thread_type = "AUTO"
-        return sum(1 for _ in c.decode(s))
-
-
-# --------------------------------------------------------------------------- public API
-def read_frames(path, indices: Indices, backend: str = "decord", fallback: bool = True) -> Tuple[torch.Tensor, Dict]:
+def read_frames(path, indices: Indices, backend: Union[str, Sequence[str]] = "decord", fallback: bool = True,
+                partial: str = "keep") -> Tuple[torch.Tensor, Dict]:
     """Decode frames ``indices`` of ``path`` -> (uint8 tensor (T, H, W, 3), info).
 
-    ``indices`` is a list of frame ids or a callable ``num_frames -> ids`` (the
-    callable form lets the clip be re-planned when the header count is wrong).
-    ``info``: backend used, fps, num_frames, indices actually returned, and
-    ``fallback_reason`` when the primary backend failed. Rotation metadata is
-    applied by both backends. Raises :class:`VideoError`.
+    ``indices``: frame ids, or a callable ``num_frames -> ids`` (so the clip can be
+    re-planned when the stream turns out shorter). ``info``: ``backend`` used,
+    ``fps``, ``num_frames`` (frames usable), ``indices`` returned, ``times`` (their
+    presentation times), and when they apply ``fallback_reason``, ``refused``
+    (backend -> why it may not read this file), ``warning`` (a broken stream) and
+    ``clamped`` (fixed ids past the real end). Raises :class:`VideoError`.
     """
     path = str(path)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown decoder backend {backend!r}; choose from {BACKENDS}")
-    _check_file(path)
-    order = [backend] + ([b for b in BACKENDS if b != backend] if fallback else [])
-    errors = []
-    for b in order:
+    if partial not in PARTIAL_POLICIES:
+        raise ValueError(f"DATA.PARTIAL_VIDEO must be one of {PARTIAL_POLICIES}, got {partial!r}")
+    order = decoder_order(backend, fallback)
+    index = index_video(path)
+    errors, refused = [], {}
+    for name in order:
+        b = backends.backend(name)
+        why = b.unavailable() or b.refuses(index)
+        if why:
+            refused[name] = why
+            continue
         try:
-            frames, info = (_read_decord if b == "decord" else _read_pyav)(path, indices)
+            frames, info = _read_with(b, name, path, index, indices, partial)
         except VideoError as e:
-            errors.append(e.reason)
+            errors.append(e.reason if e.reason.startswith(name) else f"{name}: {e.reason}")
             continue
         if errors:
             info["fallback_reason"] = errors[0]
-        return torch.from_numpy(np.ascontiguousarray(frames)), info
-    raise VideoError(path, "; ".join(errors))
+        if refused:
+            info["refused"] = refused
+        return frames, info
+    raise VideoError(path, "; ".join(errors + [f"{k} refused: {v}" for k, v in refused.items()]))
 
 
-def probe(path, backend: str = "decord", fallback: bool = True) -> Dict:
-    """Trustworthy facts about a video: frames that decode, fps, display size, duration.
+def _plan(indices: Indices, n: int) -> Tuple[np.ndarray, int]:
+    """(ids, how many were clamped to the last frame)."""
+    if callable(indices):
+        return np.asarray(indices(n), dtype=np.int64), 0
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"negative frame index {int(idx.min())}")
+    clamped = int((idx >= n).sum())
+    return np.minimum(idx, n - 1), clamped
 
-    Decodes the whole file with PyAV (no colour conversion) because header
-    counts lie; also checks that ``backend`` can read the first and last frame,
-    so a file the training pipeline would fall back on is visible
-    (``backend`` in the result is the one that will be used).
+
+def _read_with(b, name: str, path: str, index: VideoIndex, indices: Indices, partial: str):
+    n = index.num_frames
+    idx, clamped = _plan(indices, n)
+    got = b.read(path, np.unique(idx), index)
+    warning = ""
+    if got.stopped_at >= 0:  # the stream broke (or ended) before the frames we want
+        k = got.stopped_at
+        if k == 0:
+            raise VideoError(path, f"{name}: no frame could be decoded ({got.stop_reason})")
+        if partial == "fail":
+            raise VideoError(path, f"{name}: decoding stops after {k} of {n} frames ({got.stop_reason})")
+        warning, n = _partial_warning(index.num_frames, k, got.stop_reason), k
+        idx, clamped = _plan(indices, n)
+        missing = np.setdiff1d(np.unique(idx), np.fromiter(got.frames, np.int64, len(got.frames)))
+        if missing.size:
+            more = b.read(path, missing, index)
+            got.frames.update(more.frames)
+    missing = [int(i) for i in np.unique(idx) if int(i) not in got.frames]
+    if missing:
+        raise VideoError(path, f"{name}: frames {missing[:3]} could not be decoded")
+    frames = np.stack([got.frames[int(i)] for i in idx]) if idx.size else np.zeros((0, 1, 1, 3), np.uint8)
+    info = {"backend": name, "fps": index.fps, "num_frames": n, "indices": idx, "times": index.times[idx]}
+    if clamped:
+        info["clamped"] = clamped
+    if warning:
+        info["warning"] = warning
+    return torch.from_numpy(np.ascontiguousarray(frames)), info
+
+
+def read_frames_at(path, times: Sequence[float], **kwargs) -> Tuple[torch.Tensor, Dict]:
+    """The frames shown at ``times`` (seconds from the first frame); see :func:`read_frames`."""
+    index = index_video(str(path))
+    return read_frames(path, [index.frame_at(t) for t in times], **kwargs)
+
+
+class FrameStream:
+    """Every frame of a video front to back: ``(frame id, time in s, av.VideoFrame)`` (PyAV, bounded memory).
+
+    ``index`` is known before iterating (frame count and times from the packets).
+    A stream that breaks mid-way ends where decoding stopped: with ``partial="keep"``
+    the frames before it are kept and :attr:`warning` says what happened; with
+    "fail", or when no frame decodes at all, iteration raises :class:`VideoError`.
+    Convert frames with :func:`to_rgb` and the reused :attr:`reformatter`.
+    """
+
+    def __init__(self, path, partial: str = "keep"):
+        self.path = str(path)
+        if partial not in PARTIAL_POLICIES:
+            raise ValueError(f"DATA.PARTIAL_VIDEO must be one of {PARTIAL_POLICIES}, got {partial!r}")
+        self.index = index_video(self.path)
+        self.fps, self.partial = self.index.fps, partial
+        self.frames_read, self.warning, self.reformatter = 0, "", None
+
+    def __iter__(self) -> Iterator[Tuple[int, float, object]]:
+        from av.video.reformatter import VideoReformatter
+
+        self.reformatter = VideoReformatter()
+        n = self.index.num_frames
+        it = pyav_backend.decoded_frames(self.path, self.index, threads="AUTO")  # frame threads: faster here
+        while True:
+            try:
+                fid, frame = next(it)
+            except StopIteration:
+                break
+            except Exception as e:  # a corrupt packet
+                self._stopped(reason_of(e, self.path))
+                break
+            yield fid, float(self.index.times[min(fid, n - 1)]), frame  # the i-th frame is shown at times[i]
+            self.frames_read += 1
+        if self.frames_read == 0:
+            raise VideoError(self.path, "no frame could be decoded")
+        if self.frames_read < n and not self.warning:
+            self._stopped("the stream ends before its last packets")
+
+    def _stopped(self, reason: str) -> None:
+        k, n = self.frames_read, self.index.num_frames
+        if k == 0:
+            raise VideoError(self.path, f"no frame could be decoded ({reason})")
+        if self.partial == "fail":
+            raise VideoError(self.path, f"decoding stops after {k} of {n} frames ({reason})")
+        self.warning = _partial_warning(n, k, reason)
+
+
+def count_frames(path) -> int:
+    """Frames that decode, front to back (up to a break in the stream)."""
+    stream = FrameStream(path)
+    return sum(1 for _ in stream)
+
+
+def probe(path, backend: Union[str, Sequence[str]] = "decord", fallback: bool = True, partial: str = "keep") -> Dict:
+    """Trustworthy facts about a video: frames that decode, times, display size, and the verdict.
+
+    Decodes the whole file with PyAV (header counts lie, streams break), then reads
+    the first and the last usable frame through ``backend`` (as training would), so a
+    file the pipeline reads only through a fallback, or not at all, shows here.
+    ``status``: "ok", or "partial" (the stream breaks; usable with ``partial="keep"``).
     """
     path = str(path)
-    _check_file(path)
-    try:
-        n = count_frames(path)
-    except VideoError:
-        raise
-    except Exception as e:
-        raise VideoError(path, "pyav: " + _reason(e)) from None
-    if n == 0:
-        raise VideoError(path, "no frame could be decoded")
-    frames, info = read_frames(path, [0, n - 1], backend=backend, fallback=fallback)
-    fps = info["fps"]
-    res = {"path": path, "num_frames": n, "fps": fps, "height": int(frames.shape[1]), "width": int(frames.shape[2]),
-           "duration": n / fps if fps else math.nan, "backend": info["backend"]}
-    if "fallback_reason" in info:
-        res["fallback_reason"] = info["fallback_reason"]
+    check_file(path)
+    stream = FrameStream(path, partial=partial)
+    n = sum(1 for _ in stream)
+    frames, info = read_frames(path, [0, n - 1], backend=backend, fallback=fallback, partial=partial)
+    index = stream.index
+    res = {"path": path, "num_frames": n, "index_frames": index.num_frames, "header_frames": index.header_frames,
+           "fps": index.fps, "duration": index.duration(n), "start_time": index.start_time,
+           "height": int(frames.shape[1]), "width": int(frames.shape[2]), "backend": info["backend"],
+           "container": index.container, "codec": index.codec,
+           "status": "partial" if stream.warning else "ok", "warning": stream.warning}
+    for key in ("fallback_reason", "refused"):
+        if key in info:
+            res[key] = info[key]
     return res

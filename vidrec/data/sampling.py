@@ -33,7 +33,7 @@ def train_clip(video_frames: int, num_frames: int, rate: int, rng: np.random.Gen
     return clip_indices(start, video_frames, num_frames, rate, short)
 
 
-def test_clip_starts(video_frames: int, num_frames: int, rate: int, num_views: int) -> List[int]:
+def eval_clip_starts(video_frames: int, num_frames: int, rate: int, num_views: int) -> List[int]:
     """Start frames of up to ``num_views`` clips spread uniformly from the first to the last possible start.
 
     Rule for short videos (the paper's "up to 10 clips"): there are
@@ -49,7 +49,7 @@ def test_clip_starts(video_frames: int, num_frames: int, rate: int, num_views: i
     return [int(s) for s in np.round(np.linspace(0, max_start, v))]
 
 
-def test_clips(video_frames: int, num_frames: int, rate: int, num_views: int, short: str = "loop") -> np.ndarray:
+def eval_clips(video_frames: int, num_frames: int, rate: int, num_views: int, short: str = "loop") -> np.ndarray:
     """(V, num_frames) frame ids of the test clips of a video."""
-    starts = test_clip_starts(video_frames, num_frames, rate, num_views)
+    starts = eval_clip_starts(video_frames, num_frames, rate, num_views)
     return np.stack([clip_indices(s, video_frames, num_frames, rate, short) for s in starts])

@@ -141,7 +141,7 @@ def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
     return [(across, a) if long_is_w else (a, across) for a in along]
 
 
-def test_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int
+def eval_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int
                    ) -> torch.Tensor:
     """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them ->
     uint8 views (V_t * num_crops, T, crop, crop, 3); view v = clip v // num_crops, crop v % num_crops."""

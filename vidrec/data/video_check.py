@@ -16,32 +16,44 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from .decoders import VideoError, probe
+from .lists import VIDEO_EXTS
+from ..utils.text import plural
 
 logger = logging.getLogger("vidrec.data")
-FIELDS = ["path", "ok", "reason", "frames", "fps", "width", "height", "duration", "backend"]
+FIELDS = ["path", "ok", "status", "reason", "frames", "fps", "width", "height", "duration", "backend"]
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm inside the decoder. A BaseException, so that the decoders' generic
+    ``except Exception`` (which turns library errors into a VideoError) lets it through to
+    :func:`check_one`, which reports it as a timeout."""
 
 
 def _alarm(signum, frame):
     raise _Timeout()
 
 
-def check_one(path: str, timeout: float = 60.0, backend: str = "decord") -> Dict:
-    """Probe one video -> a report row (never raises for a bad video)."""
+def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str = "keep") -> Dict:
+    """Probe one video -> a report row (never raises for a bad video).
+
+    ``status``: "ok", "partial" (the stream breaks; training, testing and prediction use
+    the frames before the break, as here, with ``partial="keep"``) or "failed".
+    """
     row = dict.fromkeys(FIELDS, "")
-    row.update(path=str(path), ok=False)
+    row.update(path=str(path), ok=False, status="failed")
     use_alarm = timeout and hasattr(signal, "SIGALRM")
     if use_alarm:
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        info = probe(path, backend=backend)
-        row.update(ok=True, frames=info["num_frames"], fps=round(info["fps"], 3), width=info["width"],
-                   height=info["height"], duration=round(info["duration"], 3), backend=info["backend"],
-                   reason=("decoded by fallback: " + info["fallback_reason"]) if "fallback_reason" in info else "")
+        info = probe(path, backend=backend, partial=partial)
+        notes = [info["warning"]] if info["warning"] else []
+        if "fallback_reason" in info:
+            notes.append("decoded by fallback: " + info["fallback_reason"])
+        notes += [f"{k} refused: {v}" for k, v in info.get("refused", {}).items()]
+        row.update(ok=True, status=info["status"], frames=info["num_frames"], fps=round(info["fps"], 3),
+                   width=info["width"], height=info["height"], duration=round(info["duration"], 3),
+                   backend=info["backend"], reason="; ".join(notes))
     except VideoError as e:
         row["reason"] = e.reason
     except _Timeout:
@@ -73,12 +85,13 @@ def write_report(rows: List[Dict], path) -> None:
 
 
 def check_videos(paths: Iterable[str], workers: int = 0, timeout: float = 60.0, report: Optional[str] = None,
-                 quarantine: Optional[str] = None, backend: str = "decord", progress: bool = True) -> List[Dict]:
+                 quarantine: Optional[str] = None, backend="decord", progress: bool = True,
+                 partial: str = "keep") -> List[Dict]:
     """Probe ``paths`` with a process pool -> rows (input order); optionally write the
     report and the quarantine list (failed paths, one per line); logs a summary."""
     paths = [str(p) for p in paths]
     workers = workers or min(len(paths), os.cpu_count() or 1) or 1
-    jobs = [(p, timeout, backend) for p in paths]
+    jobs = [(p, timeout, backend, partial) for p in paths]
     if workers <= 1:
         it = map(_check_star, jobs)
         pool = None
@@ -104,25 +117,48 @@ def check_videos(paths: Iterable[str], workers: int = 0, timeout: float = 60.0, 
 
 def summary_line(rows: List[Dict]) -> str:
     bad = sum(not r["ok"] for r in rows)
-    fb = sum(bool(r["ok"] and r["reason"]) for r in rows)
-    return (f"checked {len(rows)} videos: {len(rows) - bad} ok, {bad} failed"
-            f" ({bad / max(1, len(rows)):.1%}), {fb} readable only by the fallback decoder")
+    fb = sum(bool(r["ok"] and "decoded by fallback" in r["reason"]) for r in rows)
+    part = sum(r.get("status") == "partial" for r in rows)
+    return (f"checked {plural(len(rows), 'video')}: {len(rows) - bad} ok, {bad} failed"
+            f" ({bad / max(1, len(rows)):.1%}), {part} partial (stream breaks; the frames before the break are used),"
+            f" {fb} readable only by the fallback decoder")
 
 
-def collect_paths(inputs: Iterable[str], root: str = "") -> List[str]:
-    """Video paths from folders (recursive), official Kinetics CSVs (every row's expected
-    file, missing ones included so they are reported) or ``path label`` lists."""
-    from .lists import VIDEO_EXTS, is_kinetics_csv, read_path_label_list
+def collect_paths(inputs: Iterable[str], root: str = "", allow_outside: bool = False,
+                  opt_out: str = "pass allow_outside=True") -> List[str]:
+    """Video paths from video files (as given, missing ones kept so they are reported), folders
+    (recursive), official Kinetics CSVs (every row's expected file, missing ones included) or
+    ``path label`` lists. Order kept, duplicates dropped. A missing folder or list, or a file that
+    is neither a video (by its extension) nor a text list, is a :class:`ListError`.
+
+    Like the datasets (:func:`~vidrec.data.lists.resolve_under`), list entries must stay inside
+    ``root`` (the working directory when empty), and the files found in a folder inside that
+    folder, symlinks resolved; one that leaves is a :class:`ListError` unless ``allow_outside``."""
+    from .inputs import is_video_file, unique, videos_under
+    from .lists import ListError, is_kinetics_csv, read_path_label_list, resolve_under
+
+    def held(base: str, rels: List[str]) -> List[str]:
+        for r in rels:
+            resolve_under(base, r, allow_outside, opt_out)
+        return [os.path.join(base, r) for r in rels]
 
     out: List[str] = []
     for inp in inputs:
         if os.path.isdir(inp):
-            for dp, _, files in sorted(os.walk(inp)):
-                out += [os.path.join(dp, f) for f in sorted(files) if f.lower().endswith(VIDEO_EXTS)]
-        elif is_kinetics_csv(inp):
-            from .lists import read_kinetics_csv
-            rel, _, missing = read_kinetics_csv(inp, root or ".")
-            out += [os.path.join(root, r) for r in rel] + [os.path.join(root, m + ".mp4") for m in missing]
+            out += held(inp, [os.path.relpath(p, inp) for p in videos_under(inp)])
+        elif is_video_file(inp):
+            out.append(inp)
+        elif not os.path.isfile(inp):
+            raise ListError(f"not found: {inp} (give video files, folders or lists)")
         else:
-            out += [os.path.join(root, r) for r in read_path_label_list(inp)[0]]
-    return out
+            try:
+                if is_kinetics_csv(inp):
+                    from .lists import read_kinetics_csv
+                    rel, _, missing = read_kinetics_csv(inp, root or ".")
+                    out += held(root, rel) + held(root, [m + ".mp4" for m in missing])
+                else:
+                    out += held(root, read_path_label_list(inp)[0])
+            except UnicodeDecodeError:
+                raise ListError(f"{inp}: not a text list (video files need one of the extensions "
+                                f"{', '.join(VIDEO_EXTS)})") from None
+    return unique(out)

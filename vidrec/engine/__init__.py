@@ -1,7 +1,7 @@
 """Training and multi-view evaluation engine.
 
 Entry points (imported lazily so ``import vidrec.engine`` stays cheap):
-``train(cfg)`` and ``test(cfg)``.
+``train(cfg)`` and ``evaluate_weights(cfg)`` (the multi-view test of trained weights).
 """
 
 
@@ -11,10 +11,10 @@ def train(cfg):
     return _train(cfg)
 
 
-def test(cfg):
-    from .evaluator import test as _test
+def evaluate_weights(cfg):
+    from .evaluator import evaluate_weights as _evaluate_weights
 
-    return _test(cfg)
+    return _evaluate_weights(cfg)
 
 
-__all__ = ["train", "test"]
+__all__ = ["train", "evaluate_weights"]

@@ -14,6 +14,8 @@ from typing import Any, List
 import torch
 import torch.distributed as dist
 
+from ..utils.device import resolve_device  # noqa: F401  (engine API)
+
 
 @dataclass
 class DistContext:
@@ -30,20 +32,6 @@ class DistContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> cuda:LOCAL_RANK when a GPU is present, else cpu."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("DEVICE cuda was requested but no GPU is visible; use DEVICE cpu or auto.")
-        return torch.device("cuda", local_rank)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise ValueError(f"DEVICE must be auto, cpu or cuda, got {name!r}")
 
 
 def init_distributed(cfg) -> DistContext:

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from ..data.transforms import to_model_input
 from ..utils.io import atomic_write_text
 from ..utils.rng import mix_seed, worker_init_fn
-from . import distributed as du
+from . import distributed
 from .metrics import (compute_metrics, confusion_matrix, dedup_by_index, format_metrics, per_class_rows,
                       save_scores_npz)
 from .precision import autocast, memory_format
@@ -34,7 +34,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def make_eval_loader(dataset, cfg, ctx: du.DistContext, batch_size: Optional[int] = None) -> DataLoader:
+def make_eval_loader(dataset, cfg, ctx: distributed.DistContext, batch_size: Optional[int] = None) -> DataLoader:
     from ..data import collate_test
     from .sampler import EvalSampler
 
@@ -48,7 +48,7 @@ def make_eval_loader(dataset, cfg, ctx: du.DistContext, batch_size: Optional[int
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: str = "test",
+def evaluate(model: torch.nn.Module, dataset, cfg, ctx: distributed.DistContext, desc: str = "test",
              show_progress: bool = True) -> Dict:
     """Score every video of ``dataset``; returns merged per-video arrays and metrics (same on all ranks)."""
     net = _unwrap(model)
@@ -63,6 +63,7 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
     nviews: List[int] = []
     clip_ok: List[int] = []
     errors: List[tuple] = []
+    partial: List[tuple] = []  # scored on the frames before a break in the stream (DATA.PARTIAL_VIDEO keep)
     dataset_paths = getattr(dataset, "paths", None)
     progress = Progress(len(loader), desc, log_period=cfg.LOG_PERIOD, enabled=ctx.is_main and show_progress)
     for batch in loader:
@@ -76,6 +77,7 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
             pos_of.setdefault(i, b)
         vid = torch.tensor([pos_of[i] for i in batch["video_index"].tolist()], dtype=torch.long)
         errors.extend((int(e[0]), str(e[1]), str(e[2])) for e in batch.get("errors", []))
+        partial.extend((int(e[0]), str(e[1]), str(e[2])) for e in batch.get("warnings", []))
         if clips.numel() == 0:
             progress.update(0)
             continue
@@ -109,9 +111,9 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: du.DistContext, desc: st
         "ids": np.asarray(ids, dtype=np.int64), "paths": paths, "labels": np.asarray(labels, dtype=np.int64),
         "scores": np.stack(scores) if scores else np.zeros((0, num_classes)),
         "nviews": np.asarray(nviews, dtype=np.int64), "clip_ok": np.asarray(clip_ok, dtype=np.int64),
-        "errors": errors,
+        "errors": errors, "partial": partial,
     }
-    return merge_shards(du.all_gather_object(local), num_classes)
+    return merge_shards(distributed.all_gather_object(local), num_classes)
 
 
 def _num_outputs(net, cfg) -> int:
@@ -136,13 +138,15 @@ def merge_shards(shards: List[Dict], num_classes: int) -> Dict:
             err_by_id.setdefault(e[0], e)
     scored = set(ids.tolist())
     errors = [err_by_id[k] for k in sorted(err_by_id) if k not in scored]
+    partial = sorted({e[0]: e for s in shards for e in s.get("partial", [])}.values())
     out = {
         "video_ids": ids[keep], "paths": [paths[k] for k in keep], "labels": cat("labels"),
         "scores": scores, "num_views": cat("nviews"), "clip_correct": cat("clip_ok"), "errors": errors,
+        "partial": partial,
     }
     out["metrics"] = compute_metrics(out["scores"], out["labels"], num_classes=num_classes,
                                      clip_correct=out["clip_correct"], clip_count=out["num_views"],
-                                     num_failed=len(errors))
+                                     num_failed=len(errors), num_partial=len(partial))
     return out
 
 
@@ -157,6 +161,7 @@ def save_results(result: Dict, out_dir: str, class_names=None) -> Dict[str, str]
                     result["num_views"], result["clip_correct"], class_names=class_names, failed=result["errors"])
     m = dict(result["metrics"])
     m["failed_videos"] = [{"index": e[0], "path": e[1], "reason": e[2]} for e in result["errors"]]
+    m["partial_videos"] = [{"index": e[0], "path": e[1], "warning": e[2]} for e in result.get("partial", [])]
     atomic_write_text(files["metrics"], json.dumps(m, indent=2))
     num_classes = result["scores"].shape[1]
     pred = result["scores"].argmax(1) if len(result["labels"]) else np.zeros(0, np.int64)
@@ -174,6 +179,8 @@ def save_results(result: Dict, out_dir: str, class_names=None) -> Dict[str, str]
 
 
 def log_failures(result: Dict, limit: int = 20) -> None:
+    for idx, path, warning in result.get("partial", [])[:limit]:
+        logger.warning("  [%d] %s: scored on part of the video: %s", idx, path, warning)
     errs = result["errors"]
     if errs:
         logger.warning("%d video(s) failed to load and were not scored:", len(errs))
@@ -197,7 +204,7 @@ def _default_weights(cfg) -> str:
         f"in {cfg.OUTPUT_DIR}/checkpoints exists")
 
 
-def test(cfg) -> Dict:
+def evaluate_weights(cfg) -> Dict:
     """Load weights, run multi-view testing on TEST.SPLIT, save and print the results (tools/test_net.py)."""
     from ..data import build_dataset
     from ..models import build_model
@@ -205,7 +212,7 @@ def test(cfg) -> Dict:
     from .progress import setup_logging
     from .run_info import write_run_info
 
-    ctx = du.init_distributed(cfg)
+    ctx = distributed.init_distributed(cfg)
     try:
         setup_logging(cfg.OUTPUT_DIR, ctx.rank)
         model = build_model(cfg)
@@ -218,10 +225,10 @@ def test(cfg) -> Dict:
         dataset = build_dataset(cfg, cfg.TEST.SPLIT)
         return run_test(model, dataset, cfg, ctx)
     finally:
-        du.cleanup(ctx)
+        distributed.cleanup(ctx)
 
 
-def run_test(model, dataset, cfg, ctx: du.DistContext) -> Dict:
+def run_test(model, dataset, cfg, ctx: distributed.DistContext) -> Dict:
     """Evaluate, then (main rank) save everything under OUTPUT_DIR/test_<split>/ and log a summary."""
     views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
     logger.info("%d-view testing (%d temporal x %d spatial) on %d %s videos", views, cfg.TEST.NUM_ENSEMBLE_VIEWS,
@@ -234,5 +241,5 @@ def run_test(model, dataset, cfg, ctx: du.DistContext) -> Dict:
         logger.info("%s", format_metrics(result["metrics"]))
         logger.info("results: %s", out_dir)
         result["files"] = files
-    du.barrier()
+    distributed.barrier()
     return result

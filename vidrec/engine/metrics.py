@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..utils.text import plural
+
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Fraction of rows whose label is among the k highest scores (ties broken by index)."""
@@ -51,8 +53,9 @@ def dedup_by_index(indices: np.ndarray) -> np.ndarray:
 
 def compute_metrics(scores: np.ndarray, labels: np.ndarray, num_classes: Optional[int] = None,
                     clip_correct: Optional[np.ndarray] = None, clip_count: Optional[np.ndarray] = None,
-                    num_failed: int = 0) -> Dict:
-    """Video top-1/top-5, mean class accuracy, clip accuracy and counts (percentages)."""
+                    num_failed: int = 0, num_partial: int = 0) -> Dict:
+    """Video top-1/top-5, mean class accuracy, clip accuracy and counts (percentages); ``num_partial``:
+    scored videos whose stream breaks (scored on the frames before the break)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = num_classes or scores.shape[1]
@@ -65,6 +68,7 @@ def compute_metrics(scores: np.ndarray, labels: np.ndarray, num_classes: Optiona
         "num_videos": int(len(labels)),
         "num_failed": int(num_failed),
         "num_total": int(len(labels) + num_failed),
+        "num_partial": int(num_partial),
     }
     if clip_correct is not None and clip_count is not None and np.sum(clip_count) > 0:
         out["clip_top1"] = 100.0 * float(np.sum(clip_correct) / np.sum(clip_count))
@@ -115,9 +119,10 @@ def rescore_npz(path: str) -> Dict:
 
 
 def format_metrics(m: Dict) -> str:
-    s = (f"evaluated {m['num_videos']} of {m['num_total']} videos"
-         f" ({m['num_failed']} failed) | top-1 {m['top1']:.2f}% | top-5 {m['top5']:.2f}%"
+    s = (f"evaluated {m['num_videos']} of {plural(m['num_total'], 'video')}"
+         f" ({m['num_failed']} failed" + (f", {m['num_partial']} partial" if m.get("num_partial") else "")
+         + f") | top-1 {m['top1']:.2f}% | top-5 {m['top5']:.2f}%"
          f" | mean class acc {m['mean_class_acc']:.2f}%")
     if "clip_top1" in m:
-        s += f" | clip top-1 {m['clip_top1']:.2f}% ({m['num_clips']} clips)"
+        s += f" | clip top-1 {m['clip_top1']:.2f}% ({plural(m['num_clips'], 'clip')})"
     return s

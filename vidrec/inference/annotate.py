@@ -1,7 +1,8 @@
 """Write a copy of a video with the current label drawn on every frame (PyAV + PIL).
 
-The video is decoded and re-encoded frame by frame (bounded memory). A frame
-shows the top-1 label of the window whose centre is nearest to it.
+The video is decoded and re-encoded frame by frame (bounded memory), each frame
+at its own presentation time, so the copy lasts as long as the original. A
+frame shows the top-1 label of the window whose centre is nearest to it.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .stream import FrameReader, to_rgb
+from ..data.decoders import FrameStream, to_rgb
 
 
 def nearest_clip(clips: List[Dict], frame: int, hint: int = 0) -> int:
@@ -51,11 +52,11 @@ def annotate_video(result: Dict, out_path: str, codec: str = "libx264") -> str:
     import av
 
     clips = result["clips"]
-    reader = FrameReader(result["path"])
+    reader = FrameStream(result["path"])
     fps = Fraction(reader.fps).limit_denominator(1001) if reader.fps else Fraction(25)
-    font, stream, hint = None, None, 0
+    font, stream, hint, pts = None, None, 0, -1
     with av.open(str(out_path), "w") as out:
-        for f, frame in reader:
+        for f, t, frame in reader:
             img = to_rgb(frame, reader.reformatter)
             h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2  # yuv420p needs even sizes
             img = np.ascontiguousarray(img[:h, :w])
@@ -67,9 +68,12 @@ def annotate_video(result: Dict, out_path: str, codec: str = "libx264") -> str:
                 break
             hint = nearest_clip(clips, f, hint)
             top = clips[hint]["topk"][0]
-            t = f / float(fps)
             img = draw_label(img, f"{top['label']} {top['prob']:.2f}  {t:.1f}s", font)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+            out_frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            # The source's own times (variable rate, gaps) in 1/fps steps, strictly increasing.
+            pts = max(pts + 1, int(round(t * float(fps))))
+            out_frame.pts = pts
+            out.mux(stream.encode(out_frame))
         if stream is not None:
             out.mux(stream.encode())
     return str(out_path)

@@ -16,14 +16,13 @@ import functools
 import hashlib
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..data.decoders import VideoError
+from ..data.errors import VideoError
 from ..data.transforms import to_model_input
 from .stream import ClipStream
 
@@ -110,8 +109,8 @@ class Predictor:
                  opts: Sequence[str] = (), fuse_bn: bool = True, memory_format: Optional[str] = None,
                  compile: bool = False, class_names: Optional[Sequence[str]] = None):
         from ..config import load_config
-        from ..engine.distributed import resolve_device
-        from ..engine.precision import memory_format as resolve_memory_format
+        from ..utils.device import memory_format as resolve_memory_format
+        from ..utils.device import resolve_device
         from ..models import build_model
         from ..models.fuse import fold_batchnorm
         from ..models.weights import load_weights
@@ -119,6 +118,7 @@ class Predictor:
         if not hasattr(cfg, "MODEL"):
             cfg = load_config(cfg, opts)
         cfg = cfg.clone()
+        cfg.defrost()  # our own copy (a frozen config stays untouched)
         weights = weights or cfg.TEST.CHECKPOINT_FILE
         if not weights:
             raise ValueError("no weights given: pass a weight file (or set TEST.CHECKPOINT_FILE)")
@@ -211,7 +211,8 @@ class Predictor:
                cover_end: bool = True) -> ClipStream:
         try:
             return ClipStream(path, self.num_frames, self.rate, self.short_side, self.crop, hop=hop,
-                              hop_seconds=hop_seconds, cover_end=cover_end, short=self.cfg.DATA.SHORT_VIDEO)
+                              hop_seconds=hop_seconds, cover_end=cover_end, short=self.cfg.DATA.SHORT_VIDEO,
+                              partial=self.cfg.DATA.PARTIAL_VIDEO)
         except ValueError as e:  # e.g. a hop in seconds on a video without a frame rate
             raise VideoError(path, str(e)) from None
 
@@ -244,10 +245,9 @@ class Predictor:
             all_probs.append(p)
             clips += [dict(w.as_dict(), topk=self.topk(p[i], topk)) for i, w in enumerate(ws)]
         probs = np.concatenate(all_probs)
-        fps, n = stream.fps, stream.num_frames_decoded
-        res = {"path": str(path), "ok": True, "fps": fps, "num_frames": n,
-               "duration": n / fps if fps else math.nan, "hop_frames": stream.hop, "num_clips": len(clips),
-               "clips": clips}
+        res = {"path": str(path), "ok": True, "fps": stream.fps, "num_frames": stream.num_frames_decoded,
+               "duration": stream.duration, "start_time": stream.index.start_time, "hop_frames": stream.hop,
+               "hop_seconds": hop_seconds, "num_clips": len(clips), "clips": clips}
         if multiview:
             video_probs, nviews = self.multiview_probs(path)
             method = f"{self.cfg.TEST.NUM_ENSEMBLE_VIEWS}x{self.cfg.TEST.NUM_SPATIAL_CROPS}-view"
@@ -262,10 +262,14 @@ class Predictor:
         return res
 
     def multiview_probs(self, path) -> Tuple[np.ndarray, int]:
-        """Video softmax under the test protocol, reusing the evaluation dataset's view loading."""
-        from ..data.datasets import VideoDataset
+        """Video softmax under the test protocol: the evaluator's views (same frames, same crops)."""
+        from ..data.datasets import load_test_views
+        from ..data.decoders import decoder_order
 
-        views = VideoDataset([str(path)], [0], self.cfg, train=False).load_views(0)
+        d, t = self.cfg.DATA, self.cfg.TEST
+        views, _ = load_test_views(str(path), d.NUM_FRAMES, d.SAMPLING_RATE, t.NUM_ENSEMBLE_VIEWS,
+                                   t.NUM_SPATIAL_CROPS, d.TEST_SHORT_SIDE, d.TEST_CROP_SIZE, d.SHORT_VIDEO,
+                                   decoder_order(list(d.DECODER), d.DECODER_FALLBACK), d.PARTIAL_VIDEO)
         probs = [self.forward(self.prepare(views[i:i + self.batch_size]))["probs"].numpy()
                  for i in range(0, len(views), self.batch_size)]
         probs = np.concatenate(probs)
@@ -279,12 +283,3 @@ class Predictor:
             except VideoError as e:
                 yield {"path": str(path), "ok": False, "error": e.reason}
 
-
-def save_tiny_weights(cfg, path) -> str:
-    """Write the randomly initialised weights of ``cfg``'s model (demos and tests)."""
-    from ..models import build_model
-
-    model = build_model(cfg)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), str(path))
-    return str(path)

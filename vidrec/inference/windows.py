@@ -1,14 +1,18 @@
-"""Clip timing maths for sliding-window inference (pure arithmetic, no decoding).
+"""Clip timing for sliding-window inference (pure arithmetic, no decoding).
 
 A clip is ``num_frames`` frames ``rate`` apart (see :mod:`vidrec.data.sampling`),
 spanning ``span = (num_frames - 1) * rate + 1`` frames. Windows start every
 ``hop`` frames: ``0, hop, 2 * hop, ...`` while the whole window fits in the
-video. With ``cover_end`` one more window, aligned to the last frame, is added
-when the regular ones stop short of it. A video shorter than one window gives
-a single window at frame 0 whose indices loop (``DATA.SHORT_VIDEO``).
+video, or, with a hop in seconds, at the first frame shown at or after
+``0, hop_s, 2 * hop_s, ...`` (presentation times, so variable frame rates and
+timestamp gaps are handled). With ``cover_end`` one more window, aligned to the
+last frame, is added when the regular ones stop short of it. A video shorter
+than one window gives a single window at frame 0 whose indices loop
+(``DATA.SHORT_VIDEO``).
 
-Times are in seconds: a window covering frames ``[s, e)`` runs from ``s / fps``
-to ``e / fps`` (the end is where its last frame stops being shown).
+Times are presentation times in seconds from the first frame (see
+:mod:`vidrec.data.video_index`): a window covering frames ``[s, e)`` runs from
+when frame ``s`` is shown to when frame ``e - 1`` stops being shown.
 """
 from __future__ import annotations
 
@@ -66,16 +70,50 @@ def window_starts(video_frames: int, span: int, hop: int, cover_end: bool = Fals
     return starts
 
 
-def make_window(index: int, start: int, video_frames: int, span: int, fps: float) -> Window:
+def time_starts(times: np.ndarray, video_frames: int, span: int, hop_seconds: float,
+                cover_end: bool = False) -> List[int]:
+    """Start frames of windows every ``hop_seconds`` of presentation time (``times``: seconds per frame)."""
+    if hop_seconds <= 0:
+        raise ValueError(f"hop must be positive, got {hop_seconds} s")
+    last = video_frames - span
+    if last < 0:
+        return [0]
+    t = np.asarray(times[:video_frames], dtype=np.float64)
+    marks = np.arange(0.0, t[last] + 1e-9, hop_seconds)
+    starts = sorted({int(s) for s in np.searchsorted(t, marks - 1e-9) if s <= last})
+    if cover_end and starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+class RegularTimeline:
+    """Frames evenly ``1 / fps`` apart (unknown rate: every time is NaN)."""
+
+    def __init__(self, fps: float):
+        self.fps = fps if fps and fps > 0 else math.nan
+
+    def time(self, i: int) -> float:
+        return i / self.fps
+
+    def frame_end(self, i: int, num_frames: int = -1) -> float:
+        return (i + 1) / self.fps
+
+
+def make_window(index: int, start: int, video_frames: int, span: int, timeline, known_frames: int = -1) -> Window:
+    """``timeline``: a :class:`~vidrec.data.video_index.VideoIndex` (presentation times) or a
+    :class:`RegularTimeline`; ``known_frames``: frames whose times may be used for the end
+    (default ``video_frames``; more while a stream is still being read)."""
     end = min(start + span, video_frames)
-    f = fps if fps and fps > 0 else math.nan
-    return Window(index, int(start), int(end), start / f, end / f)
+    begin = timeline.time(start) if hasattr(timeline, "time") else float(timeline.times[start])
+    return Window(index, int(start), int(end), begin,
+                  timeline.frame_end(end - 1, max(video_frames, known_frames)))
 
 
 def windows(video_frames: int, num_frames: int, rate: int, hop: int, fps: float,
             cover_end: bool = False) -> List[Window]:
     span = clip_span(num_frames, rate)
-    return [make_window(i, s, video_frames, span, fps)
+    timeline = RegularTimeline(fps)
+    return [make_window(i, s, video_frames, span, timeline)
             for i, s in enumerate(window_starts(video_frames, span, hop, cover_end))]
 
 

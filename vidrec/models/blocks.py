@@ -57,7 +57,7 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
-                 downsample: Optional[nn.Module] = None, temporal: bool = True, **_):
+                 downsample: Optional[nn.Module] = None, temporal: bool = True):
         super().__init__()
         self.conv1 = conv3x3x3(cin, planes, stride, temporal=temporal)
         self.bn1 = nn.BatchNorm3d(planes)
@@ -65,6 +65,10 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm3d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def fold_pairs(self):
+        """(conv, BN) attribute pairs where the BN reads only that conv's output (models/fuse.py)."""
+        return [("conv1", "bn1"), ("conv2", "bn2")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -85,7 +89,7 @@ class Bottleneck(nn.Module):
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
                  groups: int = 1, width: Optional[int] = None,
-                 expansion: Optional[int] = None, **_):
+                 expansion: Optional[int] = None):
         super().__init__()
         width = width or planes
         cout = planes * (expansion or self.expansion)
@@ -97,6 +101,10 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm3d(cout)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def fold_pairs(self):
+        """(conv, BN) attribute pairs where the BN reads only that conv's output (models/fuse.py)."""
+        return [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -137,6 +145,11 @@ class _StageBlock(nn.Module):
         # Without BN0 the input itself would be rectified: not in place, it is also the identity.
         return self.relu(self.bn0(x)) if self.has_bn0 else torch.relu(x)
 
+    def fold_pairs(self):
+        """(conv, BN) pairs whose BN reads only that conv (models/fuse.py): the inner ones, and the last
+        conv's in a Start block (in Middle/End blocks the last BN follows the addition)."""
+        return list(self.inner_pairs) + ([self.last_pair] if self.position == START else [])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.residual(self.preact(x))
@@ -149,11 +162,12 @@ class _StageBlock(nn.Module):
 
 
 class StageBasicBlock(_StageBlock):
+    inner_pairs, last_pair = [("conv1", "bn1")], ("conv2", "bn2")
     expansion = 1
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
-                 position: str = MIDDLE, bn0: bool = True, **_):
+                 position: str = MIDDLE, bn0: bool = True):
         super().__init__()
         self._init_stage(cin, planes, position, bn0, downsample)
         self.conv1 = conv3x3x3(cin, planes, stride, temporal=temporal)
@@ -171,12 +185,13 @@ class StageBasicBlock(_StageBlock):
 
 
 class StageBottleneck(_StageBlock):
+    inner_pairs, last_pair = [("conv1", "bn1"), ("conv2", "bn2")], ("conv3", "bn3")
     expansion = 4
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
                  position: str = MIDDLE, bn0: bool = True, groups: int = 1,
-                 width: Optional[int] = None, expansion: Optional[int] = None, **_):
+                 width: Optional[int] = None, expansion: Optional[int] = None):
         super().__init__()
         width = width or planes
         cout = planes * (expansion or self.expansion)
@@ -206,7 +221,7 @@ class PreActBasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
-                 downsample: Optional[nn.Module] = None, temporal: bool = True, **_):
+                 downsample: Optional[nn.Module] = None, temporal: bool = True):
         super().__init__()
         self.bn1 = nn.BatchNorm3d(cin)
         self.conv1 = conv3x3x3(cin, planes, stride, temporal=temporal)
@@ -214,6 +229,10 @@ class PreActBasicBlock(nn.Module):
         self.conv2 = conv3x3x3(planes, planes, temporal=temporal)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def fold_pairs(self):
+        """Nothing to fold: every BN comes before its conv (models/fuse.py)."""
+        return []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.relu(self.bn1(x))
@@ -230,7 +249,7 @@ class PreActBottleneck(nn.Module):
     def __init__(self, cin: int, planes: int, stride: Triple = (1, 1, 1),
                  downsample: Optional[nn.Module] = None, temporal: bool = True,
                  groups: int = 1, width: Optional[int] = None,
-                 expansion: Optional[int] = None, **_):
+                 expansion: Optional[int] = None):
         super().__init__()
         width = width or planes
         self.bn1 = nn.BatchNorm3d(cin)
@@ -241,6 +260,10 @@ class PreActBottleneck(nn.Module):
         self.conv3 = conv1x1x1(width, planes * (expansion or self.expansion))
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def fold_pairs(self):
+        """Nothing to fold: every BN comes before its conv (models/fuse.py)."""
+        return []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = self.relu(self.bn1(x))

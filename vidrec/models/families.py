@@ -19,7 +19,7 @@ checkpoints inflate key for key (``vidrec.models.inflate``).
 """
 from __future__ import annotations
 
-from .registry import register_model
+from .registry import keyword_signature, register_model
 from .resnet3d import DEPTHS, ResNet3D
 
 # name -> (bottleneck reshaping, depths)
@@ -37,6 +37,7 @@ def _register(name: str, wiring: str, shape: dict, depth: int) -> None:
         return ResNet3D(layers, block="bottleneck", wiring=wiring, **shape, **kwargs)
 
     build.__doc__ = f"{name}_{depth}: {wiring} wiring, blocks {layers}, {shape}."
+    build.__signature__ = keyword_signature(ResNet3D, ("layers", "block", "wiring", *shape))
     register_model(f"{name}_{depth}", build)
 
 

@@ -14,8 +14,6 @@ from typing import Iterator, Tuple
 import torch
 from torch import nn
 
-from . import blocks as B
-
 
 @torch.no_grad()
 def fold_conv_bn(conv: nn.Conv3d, bn: nn.modules.batchnorm._BatchNorm) -> None:
@@ -27,7 +25,13 @@ def fold_conv_bn(conv: nn.Conv3d, bn: nn.modules.batchnorm._BatchNorm) -> None:
 
 
 def _pairs(model: nn.Module) -> Iterator[Tuple[nn.Module, str, str]]:
-    """(parent, conv attribute, bn attribute) for every conv directly followed by a BN."""
+    """(parent, conv attribute, bn attribute) for every conv directly followed by a BN.
+
+    Each module that holds BatchNorms says which ones follow a conv (``fold_pairs()``;
+    only its ``forward`` knows); in a ``Sequential`` a BN right after a conv does. A
+    module with BatchNorms and no ``fold_pairs`` raises: a new block type must say how
+    it folds rather than be silently left unfolded.
+    """
     for module in model.modules():
         if isinstance(module, nn.Sequential):
             names = list(module._modules)
@@ -35,17 +39,12 @@ def _pairs(model: nn.Module) -> Iterator[Tuple[nn.Module, str, str]]:
                 if isinstance(module._modules[a], nn.Conv3d) and isinstance(
                         module._modules[b], nn.modules.batchnorm._BatchNorm):
                     yield module, a, b
-        elif isinstance(module, (B.Bottleneck, B.StageBottleneck)):
-            yield module, "conv1", "bn1"
-            yield module, "conv2", "bn2"
-            if isinstance(module, B.Bottleneck) or module.position == B.START:
-                yield module, "conv3", "bn3"
-        elif isinstance(module, (B.BasicBlock, B.StageBasicBlock)):
-            yield module, "conv1", "bn1"
-            if isinstance(module, B.BasicBlock) or module.position == B.START:
-                yield module, "conv2", "bn2"
-    if isinstance(getattr(model, "conv1", None), nn.Conv3d) and isinstance(getattr(model, "bn1", None), nn.BatchNorm3d):
-        yield model, "conv1", "bn1"
+        elif hasattr(module, "fold_pairs"):
+            for conv, bn in module.fold_pairs():
+                yield module, conv, bn
+        elif any(isinstance(c, nn.modules.batchnorm._BatchNorm) for c in module.children()):
+            raise TypeError(f"{type(module).__name__} holds BatchNorm layers but has no fold_pairs(); "
+                            "add one saying which (conv, BN) pairs it may fold (models/fuse.py)")
 
 
 def fold_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:

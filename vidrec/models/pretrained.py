@@ -36,7 +36,7 @@ def _plain(node):
 
 def describe(cfg, class_names: Optional[Sequence[str]] = None) -> Dict:
     """The ``config.json`` document of a model trained with ``cfg``."""
-    from .. import __version__
+    from ..version import __version__
 
     m, d = cfg.MODEL, cfg.DATA
     full = _plain(cfg)

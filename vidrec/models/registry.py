@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from typing import Callable, Dict, List
 
 from torch import nn
 
 _MODELS: Dict[str, Callable[..., nn.Module]] = {}
+
+
+def keyword_signature(cls, fixed) -> inspect.Signature:
+    """The keyword options of ``cls(...)`` that a builder leaves open (``fixed`` are set by the builder),
+    so that ``create`` can name a misspelt option instead of failing deep inside."""
+    sig = inspect.signature(cls.__init__)
+    return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "self" and n not in fixed])
 
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -30,7 +38,9 @@ def create(name: str, **kwargs) -> nn.Module:
         raise ValueError(
             f"unknown model '{name}'.{hint} Available: {', '.join(list_models())}"
         )
-    try:
-        return _MODELS[name](**kwargs)
+    build = _MODELS[name]
+    try:  # a misspelt option is the caller's error; a TypeError inside the build is a bug, with its traceback
+        inspect.signature(build).bind(**kwargs)
     except TypeError as e:
         raise TypeError(f"cannot build '{name}' with {sorted(kwargs)}: {e}") from None
+    return build(**kwargs)

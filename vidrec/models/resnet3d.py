@@ -26,7 +26,7 @@ from torch import nn
 
 from . import blocks as B
 from .base import ClipNet
-from .registry import register_model
+from .registry import keyword_signature, register_model
 
 WIRINGS = ("baseline", "preact", "resstage", "iresnet")
 _BLOCKS = {
@@ -134,6 +134,10 @@ class ResNet3D(ClipNet):
         return nn.Sequential(*layers)
 
     # ------------------------------------------------------------------ forward
+    def fold_pairs(self):
+        """The stem's conv-BN pair (models/fuse.py)."""
+        return [("conv1", "bn1")]
+
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -176,6 +180,7 @@ def _register(family: str, wiring: str, depth: int) -> None:
         return ResNet3D(layers, block=block, wiring=wiring, **kwargs)
 
     build.__doc__ = f"{family}-{depth}: {wiring} wiring, {block} blocks {layers}."
+    build.__signature__ = keyword_signature(ResNet3D, ("layers", "block", "wiring"))
     register_model(f"{family}_{depth}", build)
 
 

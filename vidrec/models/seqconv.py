@@ -35,7 +35,7 @@ from torch import nn
 
 from .base import ClipNet
 from .blocks import Triple, conv1x1x1, conv3x3x3
-from .registry import register_model
+from .registry import keyword_signature, register_model
 
 Pair = Tuple[torch.Tensor, torch.Tensor]  # (raw: pre-BN, act: BN-ReLU of raw)
 
@@ -50,6 +50,10 @@ class SeqFilter(nn.Module):
         self.conv2 = conv3x3x3(k, k, groups=groups, temporal=temporal)
         self.bn2 = nn.BatchNorm3d(k)
         self.relu = nn.ReLU(inplace=True)
+
+    def fold_pairs(self):
+        """bn1 reads conv1 only; bn2 reads raw, which is also handed on (models/fuse.py)."""
+        return [("conv1", "bn1")]
 
     def forward(self, window: torch.Tensor, shortcut: Optional[torch.Tensor] = None) -> Pair:
         raw = self.conv2(self.relu(self.bn1(self.conv1(window))))
@@ -117,6 +121,10 @@ class ConvBNReLU(nn.Module):
         self.conv = conv
         self.bn = nn.BatchNorm3d(conv.out_channels)
         self.relu = nn.ReLU(inplace=True)
+
+    def fold_pairs(self):
+        """Nothing: the pre-BN output is handed on too (models/fuse.py)."""
+        return []
 
     def forward(self, x: torch.Tensor) -> Pair:
         raw = self.conv(x)
@@ -203,6 +211,10 @@ class SeqResNet3D(ClipNet):
                 for f in m.filters:
                     nn.init.zeros_(f.conv2.weight)
 
+    def fold_pairs(self):
+        """The stem's two conv-BN pairs (models/fuse.py)."""
+        return [("conv1", "bn1"), ("conv2", "bn2")]
+
     def forward_stem(self, x: torch.Tensor) -> Pair:
         self.check_input(x)
         x = self.relu(self.bn1(self.conv1(x)))
@@ -236,6 +248,7 @@ def _register(name: str, template: dict) -> None:
         return SeqResNet3D(**template, **kwargs)
 
     build.__doc__ = f"{name}: {template}."
+    build.__signature__ = keyword_signature(SeqResNet3D, tuple(template))
     register_model(name, build)
 
 

@@ -1,0 +1,120 @@
+"""PyAV (FFmpeg) backend: reads every container and codec FFmpeg knows; the reference.
+
+Frames are identified by their timestamps in the frame index, so a seek lands
+on the right frame even after timestamp gaps or with B-frames, and a stream
+that breaks mid-way keeps the frames decoded before the break.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, Tuple
+
+import numpy as np
+
+from ..errors import VideoError, reason_of
+from . import Decoded
+
+SEEK_MARGIN_FRAMES = 2.0  # seek only when the first wanted frame is this many seconds' worth of frames in
+
+
+def unavailable() -> str:
+    try:
+        import av  # noqa: F401
+    except ImportError as e:
+        return f"PyAV is not installed ({e})"
+    return ""
+
+
+def refuses(index) -> str:
+    return ""
+
+
+def rotate(img: np.ndarray, rotation) -> np.ndarray:
+    """Apply the display-matrix rotation (degrees counter-clockwise), as FFmpeg players do."""
+    k = int(round((rotation or 0) / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(img, k)) if k else img
+
+
+def to_rgb(frame, reformatter=None) -> np.ndarray:
+    """A PyAV frame -> (H, W, 3) uint8 RGB with the display rotation applied. Pass a reused
+    ``av.video.reformatter.VideoReformatter``: a new colour converter per frame costs more
+    than decoding small videos."""
+    rgb = reformatter.reformat(frame, format="rgb24") if reformatter is not None else frame.reformat(format="rgb24")
+    return np.ascontiguousarray(rotate(rgb.to_ndarray(), getattr(frame, "rotation", 0)))  # rows may be padded
+
+
+class SeekLost(Exception):
+    """After a seek, the first frame's timestamp is not in the index: where we are is unknown."""
+
+
+def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE") -> Iterator[Tuple[int, object]]:
+    """``(frame id, av.VideoFrame)`` in presentation order, from the start or from the key frame
+    before ``start_tick``.
+
+    The decoder emits frames in presentation order, so ids count output frames. Only the
+    first frame after a seek is placed by its timestamp (looked up in the index); raises
+    :class:`SeekLost` when it cannot be. Timestamps are not trusted beyond that: AVI
+    packets, for one, carry decode-order timestamps (1, 3, 2, ...). Decoding errors
+    propagate: callers decide what a broken stream means.
+    """
+    import av
+
+    position: Dict[int, int] = {int(t): i for i, t in enumerate(index.ticks)} if start_tick is not None else {}
+    with av.open(path, metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = threads
+        if threads == "SLICE":
+            stream.codec_context.thread_count = 1
+        if start_tick is not None:
+            container.seek(int(start_tick), stream=stream, backward=True, any_frame=False)
+        fid = -1
+        for frame in container.decode(stream):
+            if fid < 0 and start_tick is not None:
+                t = frame.pts if frame.pts is not None else frame.dts
+                if t is None or int(t) not in position:
+                    raise SeekLost()
+                fid = position[int(t)]
+            else:
+                fid += 1
+            yield fid, frame
+
+
+def read(path: str, ids: np.ndarray, index, seek: bool = True) -> Decoded:
+    """Decode frames ``ids`` (sorted, unique). Seeks to a key frame before the first one when it is
+    far from the start; a stream that breaks stops the read (``Decoded.stopped_at``)."""
+    out = Decoded()
+    if not len(ids):
+        return out
+    wanted, first, last = set(int(i) for i in ids), int(ids[0]), int(ids[-1])
+    margin = int(SEEK_MARGIN_FRAMES * max(index.fps, 1.0))
+    start_tick = int(index.ticks[first - margin]) if seek and first > 2 * margin else None
+    try:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter, seen = VideoReformatter(), -1
+        it = decoded_frames(path, index, start_tick)
+        while True:
+            try:
+                fid, frame = next(it)
+            except StopIteration:
+                break
+            except SeekLost:
+                return read(path, ids, index, seek=False)
+            except Exception as e:  # a corrupt packet: the stream breaks here
+                if start_tick is not None:  # how far it decodes is only known from the start
+                    return read(path, ids, index, seek=False)
+                out.stopped_at, out.stop_reason = seen + 1, reason_of(e, path)
+                break
+            seen = max(seen, fid)
+            if fid in wanted and fid not in out.frames:
+                out.frames[fid] = to_rgb(frame, reformatter)
+            if fid >= last:
+                break
+    except VideoError:
+        raise
+    except Exception as e:  # av.error.* on open, MemoryError on absurd headers, ...
+        raise VideoError(path, "pyav: " + reason_of(e, path)) from None
+    if start_tick is not None and (seen < first or len(out.frames) < len(wanted)):
+        return read(path, ids, index, seek=False)  # the seek landed past the frames: read from the start
+    if out.stopped_at < 0 and seen < last:
+        out.stopped_at, out.stop_reason = seen + 1, "the stream ends before its last packets"
+    return out
