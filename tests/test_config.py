@@ -126,3 +126,73 @@ def test_tools_report_config_errors_in_one_line(tool, capsys):
     assert main(["--cfg", "tiny_cpu", "TRAIN.BACH_SIZE", "4"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "TRAIN.BATCH_SIZE" in err and err.count("\n") == 1
+
+
+def _numeric_keys(node, prefix=""):
+    """Dotted keys of the defaults whose value is a number, or a list holding numbers."""
+    from fvcore.common.config import CfgNode
+
+    def numbers(v):
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)) or (
+            isinstance(v, (list, tuple)) and any(numbers(x) for x in v))
+
+    for k, v in node.items():
+        if isinstance(v, CfgNode):
+            yield from _numeric_keys(v, prefix + k + ".")
+        elif numbers(v):
+            yield prefix + k
+
+
+def test_every_numeric_default_declares_its_range():
+    """A new int/float key without a declared range fails here (and the defaults lie in their own ranges)."""
+    from vidrec.config.defaults import RANGES
+
+    cfg = get_cfg()
+    numeric = set(_numeric_keys(cfg))
+    assert numeric and numeric <= set(RANGES), f"no range declared for {sorted(numeric - set(RANGES))}"
+    for key, allowed in RANGES.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]  # every declared range names a real key
+        assert not isinstance(node, (str, bool)) and allowed.check(key, node) is None, key
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("TRAIN.CHECKPOINT_PERIOD", "0", ">= 1"),
+    ("LOG_PERIOD", "0", ">= 1"),
+    ("SOLVER.BASE_BATCH_SIZE", "0", ">= 1"),
+    ("TEST.NUM_SPATIAL_CROPS", "0", ">= 1"),
+    ("SOLVER.MAX_EPOCH", "-2", ">= 1"),
+    ("TRAIN.KEEP_LAST", "-1", ">= 0"),
+    ("MODEL.DROPOUT_RATE", "1.0", "in [0, 1)"),
+    ("SOLVER.BASE_LR", "0", "> 0"),
+    ("SOLVER.BASE_LR", ".nan", "> 0"),
+    ("DATA.MAX_FAIL_RATE", "1.5", "in [0, 1]"),
+])
+def test_out_of_range_values_are_one_line_errors(key, value, allowed):
+    with pytest.raises(ConfigError) as e:
+        load_config("tiny_cpu", [key, value])
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{key} must be {allowed}, got ")
+
+
+def test_range_errors_from_a_file_and_for_list_elements(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("TRAIN:\n  CHECKPOINT_PERIOD: 0\n")
+    with pytest.raises(ConfigError, match=r"^TRAIN.CHECKPOINT_PERIOD must be >= 1, got 0$"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match=r"^DATA.STD values must be > 0, got \[0.2, 0.0, 0.2\]$"):
+        load_config(None, ["DATA.STD", "[0.2, 0.0, 0.2]"])
+    with pytest.raises(ConfigError, match=r"^DATA.MEAN values must be numbers"):
+        load_config(None, ["DATA.MEAN", "['a', 'b', 'c']"])
+    # 0 where it means "off" stays allowed.
+    cfg = load_config(None, ["TRAIN.EVAL_PERIOD", "0", "TRAIN.CHECKPOINT_ITERS", "0", "TRAIN.CLIP_GRAD_NORM", "0",
+                             "TEST.CLIPS_PER_FORWARD", "0", "NUM_THREADS", "0", "DATA.MAX_RETRIES", "0"])
+    assert cfg.TRAIN.EVAL_PERIOD == 0
+
+
+def test_train_net_refuses_a_bad_range_before_training(capsys):
+    from tools.train_net import main
+
+    assert main(["--cfg", "tiny_cpu", "TRAIN.CHECKPOINT_PERIOD", "0"]) == 2
+    assert capsys.readouterr().err == "error: TRAIN.CHECKPOINT_PERIOD must be >= 1, got 0\n"

@@ -80,8 +80,9 @@ def test_tools_cli(tmp_path, vids, capsys):
            "--workers", "1", "--report", str(tmp_path / "r.csv"), "--quarantine", str(tmp_path / "q.txt")]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 1 and "checked 2 videos: 1 ok, 1 failed" in res.stdout
+    assert f"FAILED {Path(vids['h264']).parent / Path(vids['text']).name}: " in res.stderr  # named on the console
     assert (tmp_path / "q.txt").read_text().strip().endswith("text.mp4")
-    assert (tmp_path / "r.csv").read_text().startswith("path,ok,reason,frames,fps,width,height")
+    assert (tmp_path / "r.csv").read_text().startswith("path,ok,status,reason,frames,fps,width,height")
     build = runpy.run_path(str(REPO / "tools" / "build_lists.py"))["main"]  # in-process: no second torch import
     with pytest.raises(SystemExit) as e:
         build(["--help"])
@@ -93,6 +94,55 @@ def test_tools_cli(tmp_path, vids, capsys):
     (tmp_path / "val.json").write_text('[{"id": "5", "template": "Dropping [something]"}, '
                                        '{"id": "6", "template": "Dropping [something]"}]')
     assert build(["ssv2", "--annotations", str(tmp_path / "val.json"), "--labels", str(tmp_path / "labels.json"),
-                  "--root", str(root), "--out", str(tmp_path / "out.csv")]) == 0
-    assert "1 videos, 1 of 2 missing" in capsys.readouterr().out
+                  "--root", str(root), "--out", str(tmp_path / "out.csv")]) == 1  # finished, 1 video missing
+    assert "1 video, 1 of 2 missing" in capsys.readouterr().out
     assert read_path_label_list(tmp_path / "out.csv") == (["5.webm"], [3])
+
+
+def test_check_videos_takes_video_files_and_names_failures(vids, tmp_path, capsys):
+    """'check-videos zero.mp4' said "checked 0 videos" and exited 0: video files are inputs, as for predict."""
+    from vidrec.cli import main as vidrec
+
+    rc = vidrec(["check-videos", vids["zero"], vids["h264"], vids["zero"], "--workers", "1",
+                 "--report", str(tmp_path / "r.csv"), "--quarantine", str(tmp_path / "q.txt")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "checked 2 videos: 1 ok, 1 failed" in out  # the duplicate is checked once
+    assert [ln for ln in err.splitlines() if ln.startswith("FAILED")] == [f"FAILED {vids['zero']}: empty file (0 bytes)"]
+    assert (tmp_path / "q.txt").read_text() == vids["zero"] + "\n"
+
+
+def test_collect_paths_videos_folders_lists(tmp_path):
+    from vidrec.data.lists import ListError
+
+    d = tmp_path / "f"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a.webm", "sub/b.mp4"):
+        (d / name).write_bytes(b"")
+    (d / "notes.txt").write_text("not a video")
+    lst = tmp_path / "l.csv"
+    lst.write_text("path,label\nsub/b.mp4,0\nc.mkv,1\n")
+    got = video_check.collect_paths([str(d), str(tmp_path / "gone.mp4"), str(lst)], root=str(d))
+    assert got == [str(d / "a.webm"), str(d / "sub" / "b.mp4"), str(tmp_path / "gone.mp4"), str(d / "c.mkv")]
+    with pytest.raises(ListError, match="not found: "):
+        video_check.collect_paths([str(tmp_path / "no_such_list.csv")])
+    (tmp_path / "clip.bin").write_bytes(bytes(range(256)))
+    with pytest.raises(ListError, match="not a text list"):
+        video_check.collect_paths([str(tmp_path / "clip.bin")])
+
+
+def test_timeout_inside_a_decoder_is_reported_as_a_timeout(monkeypatch, vids):
+    """The alarm fires inside a decoder, whose generic ``except Exception`` turned it into a VideoError
+    ("pyav: _Timeout: "): the timeout is a BaseException, so the intended reason reaches the report."""
+    import time
+
+    from vidrec.data.decoders import VideoError
+
+    def slow_probe(path, **kwargs):
+        try:
+            time.sleep(5)
+        except Exception as e:  # what the decoders do with any library error
+            raise VideoError(path, f"pyav: {type(e).__name__}: {e}") from None
+
+    monkeypatch.setattr(video_check, "probe", slow_probe)
+    row = video_check.check_one(vids["h264"], timeout=0.2)
+    assert not row["ok"] and row["reason"] == "timeout: probing took more than 0.2 s"

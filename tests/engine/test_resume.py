@@ -93,6 +93,8 @@ def test_kill_anywhere_and_resume_is_bitwise_exact(synthetic_root, tmp_path):
     assert kills >= 2, f"seed {seed}: only {kills} kills landed"
     assert saw_temp, f"seed {seed}: the mid-write kill left no temp file to ignore"
     assert "resumed from" in open(os.path.join(out, "log.txt")).read()
+    # Every restart took the run folder's lock although a SIGKILLed run held it: the kernel released it.
+    assert os.path.isfile(os.path.join(out, ".lock"))
 
     ref, got = _final_state(ref_out), _final_state(out)
     assert ref["global_step"] == got["global_step"] == 8

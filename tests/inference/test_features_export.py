@@ -43,7 +43,7 @@ def test_extract_tool_resume_shard_failures(tiny_weights, gen, media, tmp_path, 
     index = json.loads((out / "index.json").read_text())
     assert sorted(index["videos"]) == sorted(k for p, k in keys.items() if p != gen["text"])
     v50 = index["videos"]["v50"]
-    assert v50["stride_frames"] == 5 and v50["fps"] == 25 and v50["shape"] == [9, 64] and v50["dtype"] == "float16"
+    assert v50["stride_frames"] is None and v50["stride_seconds"] == 0.2 and v50["fps"] == 25 and v50["shape"] == [9, 64] and v50["dtype"] == "float16"
     assert index["model"]["config_hash"] == v50["settings"]["config_hash"]
     arr = np.load(out / "v50.npy")
     assert arr.shape == (9, 64) and arr.dtype == np.float16
@@ -108,3 +108,66 @@ def test_export_parity_failure_is_reported(tiny_weights, tmp_path, monkeypatch, 
     cfg, w = tiny_weights
     assert export_tool.main(["--cfg", cfg, "--weights", w, "--out", str(tmp_path / "m.pt")]) == 1
     assert "parity check failed" in capsys.readouterr().err
+
+
+def _meta(out, key):
+    return json.loads((out / f"{key}.json").read_text())
+
+
+def test_results_are_keyed_on_the_source_and_names_are_stable(predictor, tmp_path):
+    """Same-named videos never share or steal a result; adding one never renames or recomputes the others;
+    index.json lists exactly the stored results that match their sources (the rest under "stale")."""
+    from tests.videos import moving, write_video
+    from vidrec.inference.features import source_identity
+
+    saved_umask = os.umask(0o022)
+    try:
+        for sub in "abc":
+            (tmp_path / sub).mkdir()
+        a = write_video(tmp_path / "a" / "test.avi", n=12, codec="mpeg4", values=moving)
+        b = write_video(tmp_path / "b" / "test.mp4", n=20, values=moving)
+        c = write_video(tmp_path / "c" / "test.mp4", n=12, values=lambda i: 255 - moving(i))
+        out = tmp_path / "feats"
+        ex = FeatureExtractor(predictor, str(out), stride=4, dtype="float32")
+        assert ex.run([a])["done"] == 1 and _meta(out, "test")["source"] == source_identity(a)
+        s = ex.run([b])  # same name, another video: not "already done"
+        assert (s["done"], s["skipped"]) == (1, 0)
+        kb = video_keys([b], str(out))[b]
+        assert kb.startswith("test-") and _meta(out, kb)["source"]["path"] == os.path.abspath(b)
+        assert _meta(out, "test")["source"]["path"] == os.path.abspath(a)  # a keeps its name and its result
+        # Adding a third test.mp4 to the processed inputs: nothing renamed or recomputed, 3 videos for 3 inputs.
+        before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
+        s = ex.run([a, b, c])
+        assert (s["done"], s["skipped"]) == (1, 2)
+        assert all((out / n).stat().st_mtime_ns == t for n, t in before.items())
+        keys = video_keys([a, b, c], str(out))
+        assert keys[a] == "test" and keys[b] == kb and len(set(keys.values())) == 3
+        index = json.loads((out / "index.json").read_text())
+        assert index["num_videos"] == 3 and index["stale"] == {}
+        assert sorted(v["source"]["path"] for v in index["videos"].values()) == sorted(
+            os.path.abspath(p) for p in (a, b, c))
+        for f in [out / "index.json", *out.glob("test*")]:
+            assert (f.stat().st_mode & 0o777) == 0o644, f  # umask 022 -> 0644 (was 0600)
+        # A source that changes is stale until recomputed (same name); a deleted one stays stale.
+        write_video(b, n=28, values=moving)
+        os.unlink(c)
+        ex.write_index()
+        index = json.loads((out / "index.json").read_text())
+        assert sorted(index["videos"]) == ["test"] and sorted(index["stale"]) == sorted([kb, keys[c]])
+        assert "changed" in index["stale"][kb]["reason"] and "missing" in index["stale"][keys[c]]["reason"]
+        s = ex.run([a, b])
+        assert (s["done"], s["skipped"]) == (1, 1) and np.load(out / f"{kb}.npy").shape[0] == 6  # 28 frames now, not 20
+        assert sorted(json.loads((out / "index.json").read_text())["videos"]) == sorted(["test", kb])
+    finally:
+        os.umask(saved_umask)
+    assert video_keys(["x/index.mp4"])["x/index.mp4"] != "index"  # never the index file's name
+
+
+def test_extractor_start_removes_stale_temp_files(predictor, tmp_path):
+    out = tmp_path / "feats"
+    (out / "sub").mkdir(parents=True)
+    for f in (out / ".v50.npy.k2j4h5g6.tmp", out / "sub" / ".x.json.abcdefgh.tmp"):
+        f.write_bytes(b"half")  # left by a killed write (no writer holds its lock)
+    (out / "v50.npy").write_bytes(b"kept")
+    FeatureExtractor(predictor, str(out))
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["v50.npy"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from .common import DEBUG_FLAG, EXIT_CODES
+
 # subcommand -> (module, one-line summary)
 COMMANDS = {
     "train": ("train_net", "train a model, then run multi-view testing (--cfg NAME KEY VALUE ...)"),
@@ -19,7 +21,7 @@ COMMANDS = {
     "extract": ("extract_features", "per-clip embeddings of videos (.npy + JSON index; resumable, shardable)"),
     "export": ("export", "TorchScript or ONNX export with a parity check"),
     "complexity": ("complexity", "params and GFLOPs (fvcore and the paper's convention)"),
-    "check-videos": ("check_videos", "probe every video of a list or folder; report + quarantine list"),
+    "check-videos": ("check_videos", "probe videos (files, folders, lists) in parallel; report + quarantine list"),
     "build-lists": ("build_lists", "official Kinetics / SSv2 annotations -> path,label lists"),
     "demo": ("demo", "the whole path with no dataset: synthetic videos, train, test, predict"),
     "configs": ("configs", "list the shipped configs and the registered models"),
@@ -27,25 +29,28 @@ COMMANDS = {
 
 
 def usage() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     width = max(len(c) for c in COMMANDS)
     lines = [f"usage: vidrec <command> [options]   (vidrec {__version__})", "",
              "Video action recognition with ResNet3D / iResNet3D and relatives.", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in COMMANDS.items()]
     lines += ["", "'vidrec <command> --help' shows a command's options. Config overrides follow the",
-              "PySlowFast convention: --cfg FILE_OR_NAME then KEY VALUE pairs. VIDREC_DEBUG=1 shows",
-              "tracebacks of errors."]
+              "PySlowFast convention: --cfg FILE_OR_NAME then KEY VALUE pairs. Errors are one 'error:'",
+              "line; --debug (vidrec --debug <command> ..., or VIDREC_DEBUG=1) shows the traceback.", "",
+              EXIT_CODES]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [DEBUG_FLAG] and len(argv) > 1:  # vidrec --debug <command> ...: the command's --debug
+        argv = argv[1:] + [DEBUG_FLAG]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from .. import __version__
+        from ..version import __version__
 
         print(f"vidrec {__version__}")
         return 0

@@ -9,14 +9,16 @@ Examples:
 """
 import argparse
 
-from .common import one_line_errors
+from .common import EXIT_OK, EXIT_PARTIAL, add_common_args, one_line_errors
 
 
 @one_line_errors
 def main(argv=None, prog=None) -> int:
     from ..data.lists import build_list
+    from ..utils.text import plural
 
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
     p.add_argument("dataset", choices=["kinetics", "ssv2"])
     p.add_argument("--annotations", required=True, help="official CSV (Kinetics) or train/validation JSON (SSv2)")
     p.add_argument("--root", required=True, help="folder holding the videos (flat or one folder per class)")
@@ -28,7 +30,7 @@ def main(argv=None, prog=None) -> int:
     a = p.parse_args(argv)
     res = build_list(a.dataset, a.annotations, a.root, a.out, labels_file=a.labels, classes_file=a.classes,
                      missing_file=a.missing or None)
-    print(f"wrote {res['out']}: {res['found']} videos, {res['missing']} of {res['found'] + res['missing']} "
+    print(f"wrote {res['out']}: {plural(res['found'], 'video')}, {res['missing']} of {res['found'] + res['missing']} "
           f"missing on disk" + (f" (listed in {res['missing_file']})" if res["missing"] else ""))
-    return 0
+    return EXIT_PARTIAL if res["missing"] else EXIT_OK
 

@@ -12,6 +12,17 @@ from typing import List, Sequence, Tuple
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 DEBUG_ENV = "VIDREC_DEBUG"
+DEBUG_FLAG = "--debug"
+
+# Exit status, the same rule for every subcommand (README: "Exit codes").
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+EXIT_CODES = """exit status (every vidrec command):
+  0  everything done
+  1  finished, but some inputs failed: videos that could not be read (or are missing) are
+     counted in the summary and listed by name; for export, the parity check failed
+  2  could not run: bad arguments or config, missing list or weights, refused checkpoint,
+     disk full, too many unreadable videos (DATA.MAX_FAIL_RATE), ... One 'error:' line;
+     --debug (or VIDREC_DEBUG=1) shows the Python traceback instead."""
 
 
 def is_config_key(token: str) -> bool:
@@ -62,6 +73,7 @@ def check_model_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def video_parser(doc: str, prog: str = None) -> argparse.ArgumentParser:
     """The parser every video tool starts from: inputs (then KEY VALUE overrides) and the model."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
     p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_FOLDER_OR_LIST [KEY VALUE ...]",
                    help="videos, folders, lists; then optional config overrides")
     add_model_args(p)
@@ -95,9 +107,34 @@ def setup_logging(quiet: bool = False) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
-def fail(msg: str, code: int = 2) -> int:
+def fail(msg: str, code: int = EXIT_ERROR) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return code
+
+
+def add_common_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What every subcommand has: ``--debug``, and the exit-status rule at the end of ``--help``."""
+    p.add_argument(DEBUG_FLAG, action="store_true",
+                   help=f"show the Python traceback of an error instead of one line (also: {DEBUG_ENV}=1)")
+    p.epilog = f"{p.epilog}\n\n{EXIT_CODES}" if p.epilog else EXIT_CODES
+    if p.formatter_class is argparse.HelpFormatter:  # keep the table's line breaks
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+    return p
+
+
+_debug = False  # --debug of the command being run (set by one_line_errors)
+
+
+def debug_enabled() -> bool:
+    """--debug given, or VIDREC_DEBUG set (not to 0): show tracebacks instead of one line."""
+    return _debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def setup_failed(e: BaseException) -> int:
+    """In an ``except`` block: one ``error:`` line and exit status 2, or (debug) re-raise ``e``."""
+    if debug_enabled():
+        raise e
+    return fail(one_line(e))
 
 
 SETUP_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
@@ -121,17 +158,35 @@ def expected_errors() -> tuple:
 def one_line_errors(main):
     """Wrap a subcommand's ``main``: expected failures print ``error: ...`` and return 2.
 
-    Set ``VIDREC_DEBUG=1`` to see the traceback instead.
+    ``--debug`` anywhere in the arguments (taken out before parsing, so it also works after
+    ``KEY VALUE`` overrides) or ``VIDREC_DEBUG=1`` re-raises instead: the traceback. Anything
+    else (a bug) prints its traceback, then the ``error:`` line, and also returns 2.
     """
     @functools.wraps(main)
     def run(argv=None, prog=None) -> int:
+        global _debug
+        argv = list(sys.argv[1:] if argv is None else argv)
+        before, flag = _debug, DEBUG_FLAG in argv
+        if flag:
+            argv = [a for a in argv if a != DEBUG_FLAG]
+        _debug = before or flag
+        debug = debug_enabled()
         try:
-            return main(argv, prog) or 0
+            return main(argv, prog) or EXIT_OK
         except BrokenPipeError:  # output piped into e.g. head, which has closed
             sys.stdout = open(os.devnull, "w")
-            return 0
+            return EXIT_OK
         except expected_errors() as e:
-            if os.environ.get(DEBUG_ENV):
+            if debug:
                 raise
             return fail(one_line(e))
+        except Exception as e:  # noqa: BLE001 - a bug: keep the traceback, keep the exit-status rule
+            if debug:
+                raise
+            import traceback
+
+            traceback.print_exc()
+            return fail(f"unexpected {type(e).__name__} (the traceback above): {one_line(e)}")
+        finally:
+            _debug = before
     return run

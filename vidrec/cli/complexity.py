@@ -7,11 +7,12 @@ Examples:
 """
 import argparse
 
-from .common import one_line_errors
+from .common import add_common_args, one_line_errors
 
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
     p.add_argument("--cfg", help="config: a path, or the name of a shipped config ('vidrec configs' lists them)")
     p.add_argument("--models", nargs="+", help="registered model names (default: the config's MODEL.ARCH)")
     p.add_argument("--frames", type=int, help="clip length T (default: DATA.NUM_FRAMES, 1 with --two-d)")

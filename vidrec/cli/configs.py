@@ -5,7 +5,7 @@
 """
 import argparse
 
-from .common import one_line_errors
+from .common import add_common_args, one_line_errors
 
 
 def first_comment(path) -> str:
@@ -33,6 +33,7 @@ def config_rows():
 @one_line_errors
 def main(argv=None, prog=None) -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
     p.add_argument("--models", action="store_true", help="list only the registered model names")
     args = p.parse_args(argv)
     from ..models import list_models

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Dict
 
-from .common import one_line_errors
+from .common import add_common_args, one_line_errors
 
 logger = logging.getLogger("vidrec")
 
@@ -37,6 +37,7 @@ def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Overrides are KEY VALUE pairs of vidrec/config/defaults.py keys, e.g. SOLVER.MAX_EPOCH 5.")
+    add_common_args(p)
     p.add_argument("--cfg", dest="cfg_file", default="demo_synthetic.yaml", help="config (default: %(default)s)")
     p.add_argument("--data-dir", default=None, help="where the synthetic videos go (default: OUTPUT_DIR/data)")
     p.add_argument("--per-class", type=int, nargs=3, default=(150, 10, 20), metavar=("TRAIN", "VAL", "TEST"),
@@ -53,15 +54,12 @@ def parse_args(argv=None, prog=None):
 
 
 def _frame_count(path: str) -> int:
-    """Frames the container declares for its first video stream (0 when unknown)."""
+    """Frames in the video's index (0 when it cannot be read; the Predictor reports real errors)."""
+    from ..data.decoders import VideoError, index_video
+
     try:
-        import av
-
-        from ..data.decoders import _pyav_header
-
-        with av.open(path) as c:
-            return _pyav_header(c.streams.video[0], c)[0]  # header count, else duration x fps (MKV)
-    except Exception:  # noqa: BLE001 - only used to spread the clips; the Predictor reports real errors
+        return index_video(path).num_frames
+    except VideoError:
         return 0
 
 
@@ -75,9 +73,7 @@ def predict_video(cfg, weights: str, path: str, clips: int, top_k: int) -> Dict:
     from ..data.sampling import clip_span
     from ..inference.predictor import Predictor
 
-    pcfg = cfg.clone()
-    pcfg.defrost()  # the Predictor adjusts its own copy of the config
-    predictor = Predictor(pcfg, weights, device=cfg.DEVICE)
+    predictor = Predictor(cfg, weights, device=cfg.DEVICE)  # cfg is frozen; the Predictor copies it
     span = clip_span(cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE)
     n, hop = _frame_count(path), None
     if clips <= 1:

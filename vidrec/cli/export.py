@@ -15,12 +15,13 @@ ONNX needs: pip install 'vidrec[export]' (onnx, onnxscript, onnxruntime)
 """
 import argparse
 
-from .common import (SETUP_ERRORS, add_model_args, build_predictor, check_model_args, fail, one_line_errors,
-                     split_inputs_opts)
+from .common import (EXIT_PARTIAL, SETUP_ERRORS, add_common_args, add_model_args, build_predictor, check_model_args,
+                     fail, one_line_errors, setup_failed, split_inputs_opts)
 
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
     p.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides")
     add_model_args(p)
     p.add_argument("--out", required=True, help="output file: .onnx for ONNX, anything else TorchScript")
@@ -51,14 +52,14 @@ def main(argv=None, prog=None) -> int:
         doc = export_model(predictor, args.out, args.format, args.output, args.video, atol=args.atol,
                            rtol=args.rtol, onnx_exporter=args.onnx_exporter)
     except (VideoError, *SETUP_ERRORS) as e:
-        return fail(str(e))
+        return setup_failed(e)
     par = doc["parity"]
     for c in par["checks"]:
         print(f"parity batch {c['batch']}: output {tuple(c['shape'])}, max |exported - eager| = "
               f"{c['max_abs_diff']:.3g} -> {'ok' if c['ok'] else 'FAILED'}")
     if not par["ok"]:
         return fail(f"parity check failed: max |exported - eager| = {par['max_abs_diff']:.3g} "
-                    f"(atol {args.atol}, rtol {args.rtol})", 1)
+                    f"(atol {args.atol}, rtol {args.rtol})", EXIT_PARTIAL)
     print(f"exported {args.out} (parity ok, max abs diff {par['max_abs_diff']:.2g}); description in {args.out}.json")
     return 0
 

@@ -2,10 +2,14 @@
 
 For each video, OUT/<name>.npy holds (num_clips, embed_dim) features (2048-d
 for 50-layer models) of clips every --stride frames (or --stride-seconds),
-OUT/<name>.json the clip timestamps, fps, model, weights and config hash, and
-OUT/index.json all of them. Reruns skip videos already done (files are
-written atomically); failures are logged (OUT/failures.shard*.jsonl) and the
-run continues, exiting 1 at the end.
+OUT/<name>.json the clip timestamps, fps, model, weights, config hash and the
+source's identity (absolute path, size, mtime), and OUT/index.json all results
+that still match their source (the others under "stale"). <name> is the file
+stem, or stem-<hash of the path> when another video already has that name; a
+stored video keeps its name. Reruns skip videos already done from the same,
+unchanged source with the same settings (files are written atomically);
+failures are logged (OUT/failures.shard*.jsonl) and the run continues, exiting 1
+at the end.
 
 Examples:
   vidrec extract --model runs/k400_ir50/model videos/ --out feats/ --stride 16
@@ -16,7 +20,8 @@ Examples:
 import os
 import sys
 
-from .common import SETUP_ERRORS, build_predictor, fail, one_line_errors, parse_video_args, setup_logging, video_parser
+from .common import (EXIT_OK, EXIT_PARTIAL, SETUP_ERRORS, build_predictor, fail, one_line_errors, parse_video_args,
+                     setup_failed, setup_logging, video_parser)
 
 
 def parse_args(argv=None, prog=None):
@@ -41,6 +46,7 @@ def main(argv=None, prog=None) -> int:
     setup_logging(args.quiet)
     from ..inference.features import FeatureExtractor, parse_shard
     from ..inference.inputs import expand_inputs
+    from ..utils.text import plural
 
     try:
         shard = parse_shard(args.shard)
@@ -52,14 +58,16 @@ def main(argv=None, prog=None) -> int:
         predictor = build_predictor(args, args.opts, device=device)
         ex = FeatureExtractor(predictor, args.out, args.stride, args.stride_seconds, args.dtype, args.stages)
     except SETUP_ERRORS as e:
-        return fail(str(e))
+        return setup_failed(e)
     paths = expand_inputs(args.inputs)
     if not paths:
         return fail(f"no video files found in {' '.join(args.inputs)}")
     s = ex.run(paths, shard, overwrite=args.overwrite)
     for path, reason in s["failed"]:
         print(f"FAILED {path}: {reason}", file=sys.stderr)
-    print(f"shard {shard[0]}/{shard[1]}: {s['videos']} videos: {s['done']} extracted, {s['skipped']} already done, "
-          f"{len(s['failed'])} failed; features in {args.out}")
-    return 1 if s["failed"] else 0
+    for path, warning in s["warnings"]:
+        print(f"WARNING {path}: {warning}", file=sys.stderr)
+    print(f"shard {shard[0]}/{shard[1]}: {plural(s['videos'], 'video')}: {s['done']} extracted, {s['skipped']} "
+          f"already done, {len(s['failed'])} failed; features in {args.out}")
+    return EXIT_PARTIAL if s["failed"] else EXIT_OK
 

@@ -21,7 +21,8 @@ exit status is 1. Setup errors (config, weights that do not fit) exit with 2.
 import os
 import sys
 
-from .common import SETUP_ERRORS, build_predictor, fail, one_line_errors, parse_video_args, setup_logging, video_parser
+from .common import (EXIT_OK, EXIT_PARTIAL, SETUP_ERRORS, build_predictor, fail, one_line_errors, parse_video_args,
+                     setup_failed, setup_logging, video_parser)
 
 
 def parse_args(argv=None, prog=None):
@@ -53,11 +54,12 @@ def main(argv=None, prog=None) -> int:
     from ..data import VideoError
     from ..inference.inputs import expand_inputs
     from ..inference.outputs import format_video, make_document, write_csv, write_json
+    from ..utils.text import plural
 
     try:
         predictor = build_predictor(args, args.opts)
     except SETUP_ERRORS as e:
-        return fail(str(e))
+        return setup_failed(e)
     paths = expand_inputs(args.inputs)
     if not paths:
         return fail(f"no video files found in {' '.join(args.inputs)}")
@@ -89,7 +91,7 @@ def main(argv=None, prog=None) -> int:
     if args.csv:
         write_csv(args.csv, videos)
     s = doc["summary"]
-    print(f"{s['videos']} videos: {s['ok']} ok, {s['failed']} failed; wrote {args.output}"
+    print(f"{plural(s['videos'], 'video')}: {s['ok']} ok, {s['failed']} failed; wrote {args.output}"
           + (f" and {args.csv}" if args.csv else ""))
-    return 1 if s["failed"] else 0
+    return EXIT_PARTIAL if s["failed"] else EXIT_OK
 

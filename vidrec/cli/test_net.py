@@ -10,13 +10,21 @@ else the newest checkpoint). Results go to OUTPUT_DIR/test_<TEST.SPLIT>/.
 import argparse
 import json
 
-from .common import add_cfg_arg, one_line_errors
-from .train_net import EPILOG
+from .common import add_cfg_arg, add_common_args, one_line_errors
+from .train_net import EPILOG, report_unreadable
+
+
+def unreadable_test_videos(metrics) -> list:
+    from ..utils.text import plural
+
+    n = int(metrics.get("num_failed", 0))
+    return [(n, f"{n} of {plural(int(metrics.get('num_total', 0)), 'test video')}")]
 
 
 def parse_args(argv=None, prog=None):
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
     add_cfg_arg(parser)
     parser.add_argument("--rescore", metavar="NPZ", default=None,
                         help="recompute metrics from a saved scores.npz (no model, no videos)")
@@ -34,9 +42,11 @@ def main(argv=None, prog=None) -> int:
         metrics = rescore_npz(args.rescore)
         print(format_metrics(metrics))
         print(json.dumps(metrics, indent=2))
-        return 0
+        return report_unreadable(unreadable_test_videos(metrics), f"their ids are in {args.rescore}")
     from ..config import load_config
-    from ..engine import test
+    from ..engine import evaluate_weights
 
-    test(load_config(args.cfg_file, args.opts))
-    return 0
+    cfg = load_config(args.cfg_file, args.opts)
+    result = evaluate_weights(cfg)
+    return report_unreadable(unreadable_test_videos(result["metrics"]),
+                             f"named in the log and in {cfg.OUTPUT_DIR}/test_{cfg.TEST.SPLIT}/metrics.json")

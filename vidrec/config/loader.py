@@ -14,7 +14,7 @@ import yaml
 from fvcore.common.config import CfgNode
 
 from ..shipped import CONFIG_DIR, shipped_configs
-from .defaults import get_cfg
+from .defaults import RANGES, get_cfg
 
 BASE_KEY = "_BASE_"
 
@@ -96,6 +96,8 @@ def _coerce(value: Any, default: Any, key: str, source: str) -> Any:
     elif isinstance(default, (list, tuple)):
         if isinstance(value, (list, tuple)):
             return type(default)(value)
+        if isinstance(value, str) and default and all(isinstance(d, str) for d in default):
+            return type(default)([value])  # a list of names given as one name (DATA.DECODER pyav)
     elif default is None:
         return value
     raise ConfigError(
@@ -154,24 +156,31 @@ def merge_opts(cfg: CfgNode, opts: Iterable[str]) -> None:
         node[parts[-1]] = _coerce(value, default, key, "command line")
 
 
+def check_ranges(cfg: CfgNode) -> None:
+    """Every numeric key against the range the defaults declare for it (``defaults.RANGES``)."""
+    for key, allowed in RANGES.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        message = allowed.check(key, node)
+        if message:
+            raise ConfigError(message)
+
+
 def validate(cfg: CfgNode) -> None:
-    """Cross-key checks that single-key type checks cannot catch."""
+    """Each numeric key's declared range, then the checks that single-key type checks cannot catch."""
+    check_ranges(cfg)
     checks = [
-        (cfg.MODEL.NUM_CLASSES > 0, "MODEL.NUM_CLASSES must be positive"),
-        (0.0 <= cfg.MODEL.DROPOUT_RATE < 1.0, "MODEL.DROPOUT_RATE must be in [0, 1)"),
-        (cfg.MODEL.WIDTH_MULT > 0, "MODEL.WIDTH_MULT must be positive"),
-        (cfg.DATA.NUM_FRAMES > 0 and cfg.DATA.SAMPLING_RATE > 0,
-         "DATA.NUM_FRAMES and DATA.SAMPLING_RATE must be positive"),
         (len(cfg.DATA.TRAIN_JITTER_SCALES) == 2
          and cfg.DATA.TRAIN_JITTER_SCALES[0] <= cfg.DATA.TRAIN_JITTER_SCALES[1],
          "DATA.TRAIN_JITTER_SCALES must be [min, max]"),
         (len(cfg.DATA.MEAN) == 3 and len(cfg.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
-        (cfg.TRAIN.BATCH_SIZE > 0 and cfg.TEST.BATCH_SIZE > 0, "batch sizes must be positive"),
         (cfg.TRAIN.MIXED_PRECISION in ("fp32", "bf16", "fp16"),
          f"TRAIN.MIXED_PRECISION must be fp32, bf16 or fp16, got '{cfg.TRAIN.MIXED_PRECISION}'"),
-        (cfg.TRAIN.ACCUM_STEPS >= 1, "TRAIN.ACCUM_STEPS must be >= 1"),
         (cfg.DEVICE in ("auto", "cpu", "cuda"), f"DEVICE must be auto, cpu or cuda, got '{cfg.DEVICE}'"),
         (cfg.TEST.WEIGHTS in ("final", "best"), f"TEST.WEIGHTS must be final or best, got '{cfg.TEST.WEIGHTS}'"),
+        (cfg.DATA.PARTIAL_VIDEO in ("keep", "fail"),
+         f"DATA.PARTIAL_VIDEO must be keep or fail, got '{cfg.DATA.PARTIAL_VIDEO}'"),
         (cfg.MEMORY_FORMAT in ("auto", "channels_last", "contiguous"),
          f"MEMORY_FORMAT must be auto, channels_last or contiguous, got '{cfg.MEMORY_FORMAT}'"),
         (list(cfg.SOLVER.STEPS) == sorted(cfg.SOLVER.STEPS), "SOLVER.STEPS must be increasing"),

@@ -1,16 +1,21 @@
 """Video lists: generic ``path label`` files, folder-per-class trees, and the
 official Kinetics-400 CSV / Something-Something-v2 JSON annotations.
 
-Every reader returns ``(rel_paths, labels)``; paths are relative to the data
-root and are resolved (and checked not to escape it) by :func:`resolve_under`.
+Readers return paths relative to the data root (resolved, and checked not to
+escape it, by :func:`resolve_under`) with their labels: ``(paths, labels)`` for
+``path label`` lists, ``(paths, labels, class_names)`` for folder trees and
+``(paths, labels, missing)`` for the official Kinetics CSV / SSv2 JSON, whose
+videos may be missing on disk.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -49,13 +54,39 @@ def find_list(name: str, key: str = "") -> Path:
                     + (f", or point {key} (and DATA.PATH_TO_DATA_DIR) at an existing list" if key else ""))
 
 
-def resolve_under(root: str, rel: str, allow_outside: bool = False) -> str:
-    """``root/rel``; refuses entries that escape ``root`` (absolute paths, "..") unless allowed."""
+@functools.lru_cache(maxsize=4096)
+def _real_dir(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _realpath(p: str) -> str:
+    """``os.path.realpath`` of an absolute, normalised path; folders cached (a list shares few of them)."""
+    try:
+        link = stat.S_ISLNK(os.lstat(p).st_mode)
+    except OSError:
+        link = False  # missing: resolve what exists above it
+    return os.path.realpath(p) if link else os.path.join(_real_dir(os.path.dirname(p)), os.path.basename(p))
+
+
+def _inside(base: str, p: str) -> bool:
+    return os.path.commonpath([base, p]) == base
+
+
+def resolve_under(root: str, rel: str, allow_outside: bool = False,
+                  opt_out: str = "set DATA.ALLOW_OUTSIDE_ROOT True") -> str:
+    """``root/rel`` (absolute, as spelled, symlinks kept); refuses entries that escape ``root`` unless
+    allowed: absolute paths, "..", and symlinks anywhere on the way that lead outside the root
+    (both sides resolved with realpath, so a root that is itself a symlink is fine)."""
     base = os.path.abspath(root or ".")
     p = os.path.abspath(os.path.join(base, os.path.expanduser(rel)))
-    if not allow_outside and os.path.commonpath([base, p]) != base:
-        raise ListError(f"list entry {rel!r} points outside the data root {base}; "
-                        "set DATA.ALLOW_OUTSIDE_ROOT True to allow it")
+    if allow_outside:
+        return p
+    if not _inside(base, p):
+        raise ListError(f"list entry {rel!r} points outside the data root {base}; {opt_out} to allow it")
+    real = _realpath(p)
+    if not _inside(_real_dir(base), real):
+        raise ListError(f"list entry {rel!r} points outside the data root {base} (through a symlink, to {real}); "
+                        f"{opt_out} to allow it")
     return p
 
 

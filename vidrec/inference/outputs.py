@@ -24,6 +24,7 @@ import math
 from typing import Dict, Iterable, List
 
 from ..utils.io import atomic_write_text
+from ..utils.text import plural
 
 SCHEMA = "vidrec.predictions/1"
 CSV_FIELDS = ["path", "level", "clip", "start", "end", "start_frame", "end_frame", "rank", "class", "label", "prob"]
@@ -85,13 +86,14 @@ def format_video(v: Dict, max_clips: int = 20) -> str:
         return f"FAILED {v['path']}: {v['error']}"
     top = ", ".join(f"{t['label']} {t['prob']:.3f}" for t in v["video"]["topk"])
     dur = "?" if v.get("duration") is None or not math.isfinite(v["duration"]) else f"{v['duration']:.2f}s"
-    lines = [f"{v['path']}  ({v['num_frames']} frames, {dur}, {v['num_clips']} clips, {v['video']['method']})",
+    lines = [f"{v['path']}  ({plural(v['num_frames'], 'frame')}, {dur}, {plural(v['num_clips'], 'clip')}, "
+             f"{v['video']['method']})",
              f"  video: {top}"]
     clips = v["clips"]
     shown = clips if len(clips) <= max_clips else clips[: max_clips // 2] + [None] + clips[-max_clips // 2:]
     for c in shown:
         if c is None:
-            lines.append(f"  ... {len(clips) - 2 * (max_clips // 2)} more clips ...")
+            lines.append(f"  ... {plural(len(clips) - 2 * (max_clips // 2), 'more clip')} ...")
             continue
         tk = ", ".join(f"{t['label']} {t['prob']:.3f}" for t in c["topk"])
         lines.append(f"  [{_fmt_t(c['start'])} - {_fmt_t(c['end'])}s] {tk}")
