@@ -7,15 +7,25 @@ Measures, with the same DataLoader settings:
   (the pipeline includes turning its uint8 batches into normalised float model
   input, which the engine does on the model's device: here the CPU),
   * frames decoded per 30-view video: union of the views (what the dataset does)
-    vs decoding every view separately, and the time of each.
+    vs decoding every view separately, and the time of each;
+  * per decoder backend (decord, PyAV, TorchCodec: those available), the raw decoder on
+    the same files and frames: train clips/s (16x4) and test videos/s (30 views, the
+    union of their frames), against PyAV, and "same frames": the largest mean absolute
+    difference (0-255) of any frame from PyAV's (0 = the same pixels).
 Ratios are against the baseline measured in the same run; medians over repeats.
 
     python benchmarks/data_throughput.py [--videos ../shared/videos] [--workers 2] [--repeats 3]
+        [--synthetic-720p N [--synthetic-frames 150]] [--sections pipeline,views,backends]
+
+``--synthetic-720p N`` writes N 1280x720 H.264 videos (30 fps, a key frame every 2 s,
+x264 "veryfast" with B-frames, a panning texture) to a temporary folder and measures
+those instead of ``--videos``.
 """
 import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,32 +36,43 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from vidrec.config.defaults import get_cfg  # noqa: E402
-from vidrec.data import VideoError, collate_test, probe, read_frames  # noqa: E402
+from vidrec.data import VideoError, backends, collate_test, probe, read_frames  # noqa: E402
 from vidrec.data.datasets import VideoDataset  # noqa: E402
-from vidrec.data.sampling import test_clips, train_clip  # noqa: E402
+from vidrec.data.sampling import eval_clips, train_clip  # noqa: E402
 from vidrec.data.transforms import to_model_input  # noqa: E402
 
 
-class RawTrain(Dataset):
-    """Decoder only: the frames VideoDataset's train item would decode for the same key."""
+def train_ids(d, seed):
+    """The frame ids VideoDataset ``d``'s train item plans for ``seed`` (a callable: num_frames -> ids)."""
+    return lambda n: train_clip(n, d.num_frames, d.rate, np.random.default_rng(seed), d.short)
 
-    def __init__(self, ds):
+
+def test_ids(d):
+    return lambda n: np.unique(eval_clips(n, d.num_frames, d.rate, d.num_views, d.short))
+
+
+class RawTrain(Dataset):
+    """Decoder only: the frames VideoDataset's train item would decode for the same key
+    (with the dataset's decoders, or only ``backend``)."""
+
+    def __init__(self, ds, backend=None):
         self.ds = ds
+        self.order, self.fallback = ([backend], False) if backend else (list(ds.decoders), True)
 
     def __len__(self):
         return len(self.ds)
 
+    def read(self, path, ids):
+        return read_frames(path, ids, backend=self.order, fallback=self.fallback, partial=self.ds.partial)[0]
+
     def __getitem__(self, key):
         i, seed = key
-        rng, d = np.random.default_rng(seed), self.ds
-        return read_frames(d.paths[i], lambda n: train_clip(n, d.num_frames, d.rate, rng, d.short), d.backend)[0]
+        return self.read(self.ds.paths[i], train_ids(self.ds, seed))
 
 
 class RawTest(RawTrain):
     def __getitem__(self, i):
-        d = self.ds
-        return read_frames(d.paths[i], lambda n: np.unique(test_clips(n, d.num_frames, d.rate, d.num_views, d.short)),
-                           d.backend)[0]
+        return self.read(self.ds.paths[i], test_ids(self.ds))
 
 
 def timed(loader, prepare=lambda batch: batch):
@@ -71,9 +92,46 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--train-clips", type=int, default=24, help="clips per train measurement")
+    p.add_argument("--synthetic-720p", type=int, default=0, metavar="N",
+                   help="measure N generated 1280x720 H.264 videos instead of --videos")
+    p.add_argument("--synthetic-frames", type=int, default=150, help="frames per generated video")
+    p.add_argument("--sections", default="pipeline,views,backends",
+                   help="comma-separated: pipeline (loaders vs raw), views (union vs each view), backends")
     a = p.parse_args(argv)
+    sections = set(a.sections.split(","))
     torch.set_num_threads(1)
+    if a.synthetic_720p:
+        with tempfile.TemporaryDirectory(prefix="vidrec_720p_") as tmp:
+            t = time.perf_counter()
+            write_720p(Path(tmp), a.synthetic_720p, a.synthetic_frames)
+            print(f"wrote {a.synthetic_720p} 1280x720 H.264 videos of {a.synthetic_frames} frames "
+                  f"({time.perf_counter() - t:.0f} s)")
+            a.videos = tmp
+            return run(a, sections)
+    return run(a, sections)
 
+
+def write_720p(folder: Path, count: int, frames: int, fps: int = 30) -> None:
+    """H.264 1280x720 videos of a texture panning across the frame (x264 veryfast: B-frames, GOP 2 s)."""
+    import av
+
+    h, w, m = 720, 1280, 8 * frames + 64
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h + m, 0:w + m].astype(np.float32)
+    for v in range(count):
+        tex = (110 + 60 * np.sin(xx[..., None] / (23.0 + 7 * v) + np.arange(3)) * np.cos(yy[..., None] / 31.0)
+               + rng.normal(0, 12, (h + m, w + m, 1))).clip(0, 255).astype(np.uint8)
+        with av.open(str(folder / f"synthetic_720p_{v}.mp4"), "w") as out:
+            s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23", "g": str(2 * fps)})
+            s.height, s.width, s.pix_fmt = h, w, "yuv420p"
+            for i in range(frames):
+                dy, dx = (3 * i) % m, (8 * i) % m  # pan right and down
+                img = np.ascontiguousarray(tex[dy:dy + h, dx:dx + w])
+                out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+            out.mux(s.encode())
+
+
+def run(a, sections):
     paths = []
     for f in sorted(Path(a.videos).glob("*")):
         if f.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov", ".webm"):
@@ -95,6 +153,18 @@ def main(argv=None):
     def loader(ds, sampler=None, **extra):
         return DataLoader(ds, batch_size=None, sampler=sampler, **kw, **extra)
 
+    print(f"\n{len(paths)} videos ({', '.join(Path(x).name for x in paths)}), {a.workers} workers, "
+          f"median of {a.repeats}")
+    if "pipeline" in sections:
+        pipeline_rows(a, cfg, tr, te, keys, loader, kw, rows)
+    if "views" in sections:
+        views_table(a, paths, te)
+    if "backends" in sections:
+        backend_table(a, paths, cfg, loader)
+
+
+def pipeline_rows(a, cfg, tr, te, keys, loader, kw, rows):
+    paths = tr.paths
     t_raw = median_time(lambda: timed(loader(RawTrain(tr), keys))[0], a.repeats)
     cpu, mean, std = torch.device("cpu"), cfg.DATA.MEAN, cfg.DATA.STD
     t_pipe = median_time(lambda: timed(loader(tr, keys), lambda b: to_model_input(b[0][None], cpu, mean, std))[0],
@@ -109,18 +179,18 @@ def main(argv=None):
     t_loader = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw))[0], a.repeats)
     rows.append(("  the same, uint8 views only", len(vids) / t_raw, len(vids) / t_loader))
 
-    print(f"\n{len(paths)} videos ({', '.join(Path(x).name for x in paths)}), {a.workers} workers, "
-          f"median of {a.repeats}\n")
-    print(f"| {'measure':34s} | raw decoder | pipeline | pipeline / raw |")
+    print(f"\n| {'measure':34s} | raw decoder | pipeline | pipeline / raw |")
     print(f"|{'-' * 36}|-------------|----------|----------------|")
     for name, raw, pipe in rows:
         print(f"| {name:34s} | {raw:11.2f} | {pipe:8.2f} | {pipe / raw:14.2f} |")
 
+
+def views_table(a, paths, te):
     print(f"\n| {'video':24s} | frames: union | each view | saved | time union (s) | time per view (s) | speed-up |")
     print(f"|{'-' * 26}|---------------|-----------|-------|----------------|-------------------|----------|")
     for pth in paths:
         n = probe(pth)["num_frames"]
-        clips = test_clips(n, te.num_frames, te.rate, te.num_views, te.short)
+        clips = eval_clips(n, te.num_frames, te.rate, te.num_views, te.short)
         per_view = [c for c in clips for _ in range(te.num_crops)]  # every spatial crop decoded again
         uniq = np.unique(clips)
         t_u = median_time(lambda: _t(lambda: read_frames(pth, uniq)), a.repeats)
@@ -128,6 +198,68 @@ def main(argv=None):
         total = sum(len(c) for c in per_view)
         print(f"| {Path(pth).name:24s} | {len(uniq):13d} | {total:9d} | {total / len(uniq):4.1f}x | "
               f"{t_u:14.3f} | {t_v:17.3f} | {t_v / t_u:7.1f}x |")
+
+
+def backend_table(a, paths, cfg, loader):
+    """Each available backend alone (no fallback) on the files that none of them refuses or fails on."""
+    from vidrec.data.video_index import index_video
+
+    names = [b for b in backends.names() if not backends.backend(b).unavailable()]
+    for b in backends.names():
+        if b not in names:
+            print(f"\n{b}: not measured: {backends.backend(b).unavailable()}")
+    same = []
+    for pth in paths:
+        why = {b: backends.backend(b).refuses(index_video(pth)) for b in names}
+        for b in names:
+            if not why[b]:
+                try:
+                    read_frames(pth, [0], backend=b, fallback=False)
+                except VideoError as e:
+                    why[b] = f"fails: {e.reason}"
+        left_out = {b: w for b, w in why.items() if w}
+        if left_out:
+            print(f"left out {Path(pth).name}: " + "; ".join(f"{b}: {w}" for b, w in left_out.items()))
+        else:
+            same.append(pth)
+    if not same or "pyav" not in names:
+        print("no file every backend reads: no backend table")
+        return
+    tr = VideoDataset(same, [0] * len(same), cfg, train=True)
+    te = VideoDataset(same, [0] * len(same), cfg, train=False)
+    keys = [(i % len(same), 1000 + i) for i in range(a.train_clips)]
+    vids = list(range(len(same)))
+    times = {b: ([], []) for b in names}
+    for _ in range(a.repeats):  # backends interleaved, so a change in the machine's load hits them alike
+        for b in names:
+            times[b][0].append(timed(loader(RawTrain(tr, b), keys))[0])
+            times[b][1].append(timed(loader(RawTest(te, b), vids))[0])
+    res = {b: (len(keys) / statistics.median(t[0]), len(vids) / statistics.median(t[1])) for b, t in times.items()}
+    diff = same_frames(names, tr, te, keys)
+    n_frames = int(te.num_views * te.num_crops)
+    print(f"\nraw decoder per backend, the same frames of {len(same)} videos "
+          f"({', '.join(Path(x).name for x in same)}): {len(keys)} train clips ({tr.num_frames}x{tr.rate}), "
+          f"every test video's {n_frames} views (union of frames)\n")
+    print("| backend    | train clips/s | vs PyAV | test videos/s | vs PyAV | same frames: max mean abs diff vs PyAV |")
+    print("|------------|---------------|---------|---------------|---------|----------------------------------------|")
+    p_train, p_test = res["pyav"]
+    for b in names:
+        c, v = res[b]
+        print(f"| {b:10s} | {c:13.2f} | {c / p_train:6.2f}x | {v:13.2f} | {v / p_test:6.2f}x | {diff[b]:38.2f} |")
+
+
+def same_frames(names, tr, te, keys) -> dict:
+    """backend -> the largest mean absolute difference (0-255) of a frame it reads from PyAV's, over the
+    test unions and the first 8 train clips of the table (PyAV decodes each once)."""
+    reads = [(pth, test_ids(te)) for pth in te.paths] + [(tr.paths[i], train_ids(tr, seed)) for i, seed in keys[:8]]
+    worst = dict.fromkeys(names, 0.0)
+    for pth, ids in reads:
+        ref = read_frames(pth, ids, backend="pyav", fallback=False)[0].float()
+        for b in names:
+            if b != "pyav":
+                x = read_frames(pth, ids, backend=b, fallback=False)[0].float()
+                worst[b] = max(worst[b], float((x - ref).abs().flatten(1).mean(1).max()))
+    return worst
 
 
 def _t(fn):

@@ -20,7 +20,7 @@ from vidrec.inference.stream import ClipStream
 
 GENERATED = ["h264", "mpeg4", "vp9", "mjpeg", "av1", "odd", "long", "mkv40", "rot90", "rot270", "rot180",
              "rot90_w48", "mkv_audio", "avi_audio", "avi_gap", "tiny", "vfr", "corrupt", "lying", "one"]
-EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying"]
+EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying", "h264_avi"]
 REAL = ["demo.mp4", "test.mp4", "test.avi", "flipping_a_pancake.mkv", "corrupted.mp4", "unordered.mov",
         "video_90.mov", "video_270.mov"]
 
@@ -36,6 +36,7 @@ def extra(tmp_path_factory):
         "ts_mpeg2": write_video(d / "ts2.ts", n=60, codec="mpeg2video", fmt="mpegts", values=ramp),
         "mpeg4_bf_mp4": write_video(d / "mpeg4_bf.mp4", n=60, codec="mpeg4", bframes=2, values=ramp,
                                     options={"b": "2M"}),
+        "h264_avi": write_video(d / "h264_bf.avi", n=60, bframes=2, values=ramp),
         # 68 frames whose timestamps run 0..443 at 15 fps: the AVI header counts 444 chunks.
         "avi_lying": write_video(d / "lying.avi", n=68, codec="mpeg4", fps=15, values=ramp,
                                  pts=[round(i * 443 / 67) for i in range(68)]),
@@ -121,7 +122,7 @@ def test_backend_matrix_generated(vids, extra, capsys):
     refused = {(n, b) for n, b, _ in refusals if "fails" not in _}
     # The refusals the matrix found necessary (decord returns wrong frames there, silently).
     for must in [("ps", "decord"), ("ts", "decord"), ("ts_mpeg2", "decord"), ("avi_audio", "decord"),
-                 ("mpeg4_bf_mp4", "decord")]:
+                 ("mpeg4_bf_mp4", "decord"), ("h264_avi", "decord")]:
         assert must in refused
     with capsys.disabled():
         print("\nbackend refusals / failures:\n" + "\n".join(f"  {n}: {b}: {w}" for n, b, w in refusals))

@@ -6,7 +6,8 @@ without any error. Measured against a sequential PyAV decode
 
 * MPEG program and transport streams (``.mpg``, ``.ts``): frame i is another
   frame after a seek, and in transport streams even when reading from the start;
-* MPEG-4 Part 2 (DivX/XviD) with B-frames: wrong frames after a seek.
+* MPEG-4 Part 2 (DivX/XviD) with B-frames: wrong frames after a seek;
+* H.264 in AVI: a wrong last frame (B-frames are invisible in AVI packets).
 
 Its C++ log lines go to vidrec's debug log, not the console.
 """
@@ -34,6 +35,8 @@ def refuses(index) -> str:
             return f"decord mis-seeks in an {what} ({index.container})"
     if index.codec == "mpeg4" and index.reordered:
         return "decord returns wrong frames after a seek in MPEG-4 Part 2 with B-frames"
+    if index.codec == "h264" and "avi" in index.container.split(","):
+        return "decord returns a wrong last frame for H.264 in AVI (B-frames do not show in AVI packets)"
     return ""
 
 
