@@ -254,3 +254,18 @@ def test_odd_timestamps(vids):
         far, _ = read_frames(p, [70, 80], backend=backend, fallback=False)  # seek straight there
         assert (far[0] == x[6]).all() and abs(levels(far)[1] - value(80)) < 3
     assert probe(p)["num_frames"] == 90
+
+
+def test_frame_index_is_read_again_when_the_file_changes(tmp_path):
+    """The per-process index cache keys on size and mtime: a rewritten file is indexed anew."""
+    import os
+
+    from tests.videos import write_video
+    from vidrec.data.video_index import index_video
+
+    p = tmp_path / "v.mp4"
+    write_video(p, n=10)
+    assert index_video(p).num_frames == 10 and index_video(p) is index_video(p)
+    write_video(p, n=14)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 1))
+    assert index_video(p).num_frames == 14

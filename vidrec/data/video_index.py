@@ -12,6 +12,7 @@ frame at 0.0 s; :attr:`VideoIndex.start_time` keeps the offset.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,12 +79,33 @@ def header_count(stream, container) -> int:
     return n
 
 
-def index_video(path) -> VideoIndex:
-    """Read the frame index of ``path`` from its packets (PyAV demuxing, no decoding)."""
-    import av
+_CACHE: "OrderedDict[tuple, VideoIndex]" = OrderedDict()
+CACHE_SIZE = 4096  # indexes kept per process (a few KB each): a worker reads a video every epoch
 
+
+def index_video(path) -> VideoIndex:
+    """The frame index of ``path`` from its packets (PyAV demuxing, no decoding).
+
+    Kept per process while the file is unchanged (same size and mtime), so the
+    training loader demuxes a video once, not for every clip of every epoch.
+    """
     path = str(path)
     check_file(path)
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    index = _read_index(path)
+    _CACHE[key] = index
+    if len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return index
+
+
+def _read_index(path: str) -> VideoIndex:
+    import av
+
     try:
         with av.open(path, metadata_errors="ignore") as c:
             if not c.streams.video:
@@ -114,5 +136,6 @@ def index_video(path) -> VideoIndex:
         times = np.arange(ticks.size, dtype=np.float64)
     else:
         times = (ticks - ticks[0]) * tb
+    times.flags.writeable = ticks.flags.writeable = False  # shared through the cache
     return VideoIndex(path=path, times=times, ticks=ticks, reordered=bool(reordered),
                       start_time=float(ticks[0] * tb) if tb else 0.0, **info)
