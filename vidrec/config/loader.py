@@ -14,7 +14,7 @@ import yaml
 from fvcore.common.config import CfgNode
 
 from ..shipped import CONFIG_DIR, shipped_configs
-from .defaults import RANGES, get_cfg
+from .defaults import COUNT_OR_AUTO, RANGES, get_cfg
 
 BASE_KEY = "_BASE_"
 
@@ -79,6 +79,14 @@ def _unknown_key(key: str, node: CfgNode, prefix: str, source: str) -> ConfigErr
 
 def _coerce(value: Any, default: Any, key: str, source: str) -> Any:
     """Check ``value`` against the default's type, allowing the lossless conversions."""
+    if key in COUNT_OR_AUTO:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{source}: config key '{key}' expects a whole number or auto, got {value!r}")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -165,6 +173,13 @@ def check_ranges(cfg: CfgNode) -> None:
         message = allowed.check(key, node)
         if message:
             raise ConfigError(message)
+    for key, allowed in COUNT_OR_AUTO.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        message = None if node == "auto" else allowed.check(key, node)
+        if message:
+            raise ConfigError(message + " (or auto)")
 
 
 def validate(cfg: CfgNode) -> None:
