@@ -2,10 +2,12 @@
 """Data pipeline throughput on the real sample videos (not a test).
 
 Measures, with the same DataLoader settings:
-  * train pipeline clips/s vs the raw decoder fetching exactly the same frames,
+  * train pipeline clips/s vs the raw decoder fetching exactly the same frames, and with
+    DATA.TRAIN_CLIPS_PER_VIDEO 2 (half the videos, 2 clips from one decode each) vs that one-clip raw decode,
   * test pipeline videos/s (10x3 views) vs the raw decoder fetching the same frames,
   (the pipeline includes turning its uint8 batches into normalised float model
-  input, which the engine does on the model's device: here the CPU),
+  input, which the engine does on the model's device: here the CPU; test batches
+  are decoded unions that the evaluator's ViewCutter cuts into the 30 views),
   * frames decoded per 30-view video: union of the views (what the dataset does)
     vs decoding every view separately, and the time of each;
   * per decoder backend (decord, PyAV, TorchCodec: those available), the raw decoder on
@@ -37,9 +39,10 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from vidrec.config.defaults import get_cfg  # noqa: E402
 from vidrec.data import VideoError, backends, collate_test, probe, read_frames  # noqa: E402
-from vidrec.data.datasets import VideoDataset  # noqa: E402
+from vidrec.data.datasets import VideoDataset, collate_train  # noqa: E402
 from vidrec.data.sampling import eval_clips, train_clip  # noqa: E402
-from vidrec.data.transforms import to_model_input  # noqa: E402
+from vidrec.data.transforms import ViewCutter, to_model_input  # noqa: E402
+from vidrec.utils.device import memory_format  # noqa: E402
 
 
 def train_ids(d, seed):
@@ -111,17 +114,20 @@ def main(argv=None):
     return run(a, sections)
 
 
-def write_720p(folder: Path, count: int, frames: int, fps: int = 30) -> None:
-    """H.264 1280x720 videos of a texture panning across the frame (x264 veryfast: B-frames, GOP 2 s)."""
+def write_720p(folder: Path, count: int, frames: int, fps: int = 30, size=(720, 1280)) -> list:
+    """H.264 videos (default 1280x720) of a texture panning across the frame (x264 veryfast: B-frames,
+    GOP 2 s), named ``synthetic_<height>p_<i>.mp4``; -> their paths."""
     import av
 
-    h, w, m = 720, 1280, 8 * frames + 64
+    (h, w), m = size, 8 * frames + 64
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:h + m, 0:w + m].astype(np.float32)
+    paths = []
     for v in range(count):
         tex = (110 + 60 * np.sin(xx[..., None] / (23.0 + 7 * v) + np.arange(3)) * np.cos(yy[..., None] / 31.0)
                + rng.normal(0, 12, (h + m, w + m, 1))).clip(0, 255).astype(np.uint8)
-        with av.open(str(folder / f"synthetic_720p_{v}.mp4"), "w") as out:
+        paths.append(str(folder / f"synthetic_{h}p_{v}.mp4"))
+        with av.open(paths[-1], "w") as out:
             s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23", "g": str(2 * fps)})
             s.height, s.width, s.pix_fmt = h, w, "yuv420p"
             for i in range(frames):
@@ -129,6 +135,7 @@ def write_720p(folder: Path, count: int, frames: int, fps: int = 30) -> None:
                 img = np.ascontiguousarray(tex[dy:dy + h, dx:dx + w])
                 out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
             out.mux(s.encode())
+    return paths
 
 
 def run(a, sections):
@@ -170,12 +177,23 @@ def pipeline_rows(a, cfg, tr, te, keys, loader, kw, rows):
     t_pipe = median_time(lambda: timed(loader(tr, keys), lambda b: to_model_input(b[0][None], cpu, mean, std))[0],
                          a.repeats)
     rows.append(("train clips/s (16x4, 224 crop)", len(keys) / t_raw, len(keys) / t_pipe))
+    # DATA.TRAIN_CLIPS_PER_VIDEO 2: the same videos, each decoded once for 2 clips (own starts, or one shared
+    # start: DATA.TRAIN_CLIPS_SHARE_FRAMES); vs the one-clip raw decode.
+    for share, name in ((False, "train clips/s, 2 clips per video"), (True, "  the same, sharing one start")):
+        k2cfg = cfg.clone()
+        k2cfg.DATA.TRAIN_CLIPS_PER_VIDEO, k2cfg.DATA.TRAIN_CLIPS_SHARE_FRAMES = 2, share
+        k2 = VideoDataset(paths, [0] * len(paths), k2cfg, train=True)
+        t_k2 = median_time(lambda: timed(DataLoader(k2, batch_size=1, sampler=keys, collate_fn=collate_train, **kw),
+                                         lambda b: to_model_input(b[0], cpu, mean, std))[0], a.repeats)
+        rows.append((name, len(keys) / t_raw, 2 * len(keys) / t_k2))
     vids = list(range(len(paths)))
     t_raw = median_time(lambda: timed(loader(RawTest(te), vids))[0], a.repeats)
+    # As the evaluator does it: views cut from each union into float input (its layout and chunks).
+    cut = ViewCutter(cpu, mean, std, memory_format(cfg.MEMORY_FORMAT, cpu), cfg.TEST.CLIPS_PER_FORWARD)
     t_pipe = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw),
-                                       lambda b: to_model_input(b["clips"], cpu, mean, std))[0], a.repeats)
+                                       lambda b: list(cut(b["unions"])))[0], a.repeats)
     rows.append(("test videos/s (10x3 views, 256)", len(vids) / t_raw, len(vids) / t_pipe))
-    # Without the float conversion (on a GPU it runs there): what the workers deliver.
+    # Without cutting the views and the float conversion (on a GPU they run there): what the workers deliver.
     t_loader = median_time(lambda: timed(DataLoader(te, batch_size=1, collate_fn=collate_test, **kw))[0], a.repeats)
     rows.append(("  the same, uint8 views only", len(vids) / t_raw, len(vids) / t_loader))
 

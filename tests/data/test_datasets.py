@@ -8,6 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidrec.data import ListError, build_dataset, check_failure_rate, collate_test, collate_train, datasets
+from vidrec.data.transforms import (ViewCutter, eval_transform, eval_union, num_union_views, to_model_input,
+                                   union_views)
 from tests.data.conftest import use_synth
 
 
@@ -51,14 +53,19 @@ def test_test_items_views_and_collate(small_cfg, synth, vids, monkeypatch):
     real = datasets.read_frames
     monkeypatch.setattr(datasets, "read_frames", lambda p, idx, **kw: calls.append(p) or real(p, idx, **kw))
     item = ds[0]
-    # 32 frames, 8x2 clips (span 15): 18 start positions -> 10 clips x 3 crops, one decode call.
-    assert item["views"].shape == (30, 8, 48, 48, 3) and item["views"].dtype == torch.uint8
+    # 32 frames, 8x2 clips (span 15): 18 start positions -> 10 clips x 3 crops, one decode call; the
+    # item is the union of the clips' 24 distinct frames (64x64 px resized to 48) and the plan of the views.
+    u = item["union"]
+    assert u["frames"].shape == (24, 48, 48, 3) and u["frames"].dtype == torch.uint8 and u["rows"].shape == (10, 8)
+    assert u["offsets"].shape == (3, 2) and u["crop"] == 48 and num_union_views(u) == 30
     assert item["error"] == "" and len(calls) == 1
+    assert union_views(u).shape == (30, 8, 48, 48, 3) and torch.equal(union_views(u), ds.load_views(0))
     ds.paths[1] = vids["random"]
     bad = ds[1]
-    assert bad["views"].shape[0] == 0 and bad["error"] and bad["path"] == vids["random"]
+    assert num_union_views(bad["union"]) == 0 and bad["error"] and bad["path"] == vids["random"]
     b = collate_test([item, bad, ds[2]])
-    assert b["clips"].shape == (60, 8, 48, 48, 3) and b["clips"].dtype == torch.uint8
+    assert len(b["unions"]) == 3 and b["unions"][0] is u
+    assert sum(x.shape[0] for x in ViewCutter("cpu", [0.5] * 3, [0.2] * 3)(b["unions"])) == 60
     assert b["video_index"].tolist() == [0] * 30 + [2] * 30
     assert b["labels"].tolist() == [0, 0, 1] and b["indices"].tolist() == [0, 1, 2]
     assert b["errors"] == [(1, vids["random"], bad["error"])]
@@ -77,8 +84,10 @@ def test_union_decoded_once(small_cfg, synth, monkeypatch):
         return x, info
 
     monkeypatch.setattr(datasets, "read_frames", spy)
-    assert ds[0]["views"].shape[0] == 30
+    u = ds[0]["union"]
+    assert num_union_views(u) == 30
     assert asked == [32]  # 10 clips x 8 frames = 80 frame reads, 32 distinct frames decoded
+    assert u["frames"].shape[0] == 32  # and shipped once each, not once per view
 
 
 def test_label_aware_flip(small_cfg, synth):
@@ -104,7 +113,8 @@ def test_dataloader_two_workers(small_cfg, synth):
     assert torch.cat([b[3] for b in batches]).sum() == 0
     tl = DataLoader(build_dataset(cfg, "test"), batch_size=3, num_workers=2, collate_fn=collate_test)
     tb = list(tl)
-    assert sum(b["clips"].shape[0] for b in tb) == 8 * 30 and tb[0]["clips"].shape[1:] == (8, 48, 48, 3)
+    assert sum(len(b["video_index"]) for b in tb) == sum(num_union_views(u) for b in tb for u in b["unions"]) == 8 * 30
+    assert torch.equal(tb[0]["unions"][1]["frames"], build_dataset(cfg, "test")[1]["union"]["frames"])
 
 
 def test_build_errors(small_cfg, synth, tmp_path):
@@ -149,7 +159,7 @@ def test_folder_kinetics_ssv2(small_cfg, vids, tmp_path):
     cfg.MODEL.NUM_CLASSES = 400
     ds = build_dataset(cfg, "val")
     assert len(ds) == 1 and ds.labels == [399] and len(ds.class_names) == 400
-    assert ds[0]["views"].shape[0] > 0
+    assert num_union_views(ds[0]["union"]) > 0
     # SSv2 official JSON + labels file; VP9 webm
     s = tmp_path / "ssv2"
     s.mkdir()
@@ -174,18 +184,19 @@ def test_test_pipeline_on_every_kind_of_video(small_cfg, media, tmp_path):
     cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE = 8, 8
     ds = build_dataset(cfg, "test")
     items = [ds[i] for i in range(len(ds))]
-    assert [it["views"].shape[0] for it in items[:5]] == [30, 30, 30, 3, 3]  # 3..12-frame videos: 1 clip
-    assert items[3]["views"].shape[-3:] == (48, 48, 3)
+    assert [num_union_views(it["union"]) for it in items[:5]] == [30, 30, 30, 3, 3]  # 3..12-frame videos: 1 clip
+    assert union_views(items[3]["union"]).shape[-3:] == (48, 48, 3)
     assert all(it["error"] == "" for it in items[:5])
     # A stream that breaks (real corrupted.mp4: after 16 of 50 frames; generated: 28 of 60) is scored on the
     # frames before the break with a warning (DATA.PARTIAL_VIDEO keep), or is a failed video with "fail".
     name = Path(media["corrupt"].path).name
-    assert items[5]["views"].shape[0] > 0 and items[5]["error"] == ""
+    assert num_union_views(items[5]["union"]) > 0 and items[5]["error"] == ""
     assert "decoding stops after" in items[5]["warning"] and name not in items[5]["warning"]  # reason only
     assert collate_test(items)["warnings"][0][1].endswith(name)
     cfg.DATA.PARTIAL_VIDEO = "fail"
     strict = build_dataset(cfg, "test")[5]
-    assert strict["views"].shape[0] == 0 and "decoding stops after" in strict["error"] and name not in strict["error"]
+    assert num_union_views(strict["union"]) == 0
+    assert "decoding stops after" in strict["error"] and name not in strict["error"]
     assert collate_test([strict])["errors"][0][1].endswith(name)
 
 
@@ -214,3 +225,25 @@ def test_resize_on_device_gives_the_same_crops(small_cfg, synth):
     dl = DataLoader(deferred, batch_size=3, sampler=keys, num_workers=2, collate_fn=collate_train)
     z = torch.cat([to_model_input(batch[0], cpu, mean, std) for batch in dl])
     assert torch.equal(z, y)
+
+
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d], ids=["contiguous", "channels_last"])
+def test_view_cutter_equals_eval_transform(fmt):
+    """The evaluator's input, cut from the shipped unions on the device (ViewCutter), is eval_transform's
+    views through to_model_input bit for bit: chunks across videos, both layouts, a failed video between."""
+    g = torch.Generator().manual_seed(0)
+    frames = lambda *shape: torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)  # noqa: E731
+    videos = [(frames(20, 40, 60, 3), np.array([[0, 2, 4, 6], [5, 7, 9, 11], [13, 15, 17, 19]])),  # landscape
+              (frames(9, 30, 22, 3), np.array([[0, 2, 4, 6], [1, 3, 5, 7]])),  # portrait, upscaled
+              (frames(3, 24, 24, 3), np.array([[0, 1, 2, 2]]))]  # shorter than a clip
+    unions = [eval_union(f, c, 28, 24, 3) for f, c in videos]
+    failed = {"frames": frames(0, 24, 24, 3), "rows": torch.zeros((0, 4), dtype=torch.long),
+              "offsets": torch.zeros((3, 2), dtype=torch.long), "crop": 24}
+    unions.insert(1, failed)
+    mean, std, cpu = [0.43, 0.45, 0.41], [0.23, 0.22, 0.26], torch.device("cpu")
+    ref = to_model_input(torch.cat([eval_transform(f, c, 28, 24, 3) for f, c in videos]), cpu, mean, std, fmt)
+    assert ref.shape == (18, 3, 4, 24, 24)
+    for chunk, sizes in ((0, [18]), (5, [5, 5, 5, 3]), (1, [1] * 18)):
+        got = [x.clone() for x in ViewCutter(cpu, mean, std, fmt, chunk)(unions)]
+        assert [len(x) for x in got] == sizes and all(x.is_contiguous(memory_format=fmt) for x in got)
+        assert torch.equal(torch.cat(got), ref), chunk

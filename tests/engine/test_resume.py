@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+import pytest
 import torch
 
 from vidrec.engine import checkpoint as ck
@@ -21,7 +22,7 @@ _OVERRIDES = dict(MODEL__DROPOUT_RATE=0.5, DATA__RANDOM_FLIP=True, DATA_LOADER__
                   LOG_PERIOD=1)
 
 
-def _child(root, out, fault):
+def _child(root, out, fault, overrides=_OVERRIDES):
     """Training process (see ``clean_mp_context``)."""
     import traceback
 
@@ -34,7 +35,7 @@ def _child(root, out, fault):
             os.environ.pop("VIDREC_FAULT", None)
         from vidrec.engine import train
 
-        train(tiny_cfg(root, out, **_OVERRIDES))
+        train(tiny_cfg(root, out, **overrides))
     except BaseException:  # noqa: BLE001
         traceback.print_exc()
         code = 1
@@ -44,8 +45,8 @@ def _child(root, out, fault):
         os._exit(code)
 
 
-def _run(root, out, fault=None, kill_after=None):
-    proc = clean_mp_context().Process(target=_child, args=(root, out, fault))
+def _run(root, out, fault=None, kill_after=None, overrides=_OVERRIDES):
+    proc = clean_mp_context().Process(target=_child, args=(root, out, fault, overrides))
     proc.start()
     proc.join(timeout=kill_after if kill_after is not None else 300)
     if proc.is_alive():
@@ -112,3 +113,35 @@ def test_kill_anywhere_and_resume_is_bitwise_exact(synthetic_root, tmp_path):
     for name in ("model_final.safetensors",):
         a, b = ck.safe_load(os.path.join(ref_out, name)), ck.safe_load(os.path.join(out, name))
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_clips_per_video_resume_is_bitwise_exact(synthetic_root, tmp_path):
+    """DATA.TRAIN_CLIPS_PER_VIDEO 2: 8 clips per step are 4 videos, 32 videos give 8 steps per epoch;
+    killed mid-epoch twice, resumed to the same weights. A mid-epoch checkpoint is refused with another k."""
+    from vidrec.engine import train
+    from vidrec.engine.trainer import Trainer
+    from vidrec.engine import distributed as du
+
+    over = dict(_OVERRIDES, DATA__TRAIN_CLIPS_PER_VIDEO=2, TRAIN__CHECKPOINT_ITERS=3, TRAIN__EVAL_PERIOD=2)
+    ref_out, out = str(tmp_path / "ref"), str(tmp_path / "killed")
+    train(tiny_cfg(synthetic_root, ref_out, **over))
+    assert "8 iterations/epoch, 8 clips/step" in open(os.path.join(ref_out, "log.txt")).read()
+    for fault in ("step:4", "step:13"):  # killed after steps 4 and 13: resumed from the checkpoints of steps 3 and 11
+        rc, log = _run(synthetic_root, out, fault=fault, overrides=over)
+        assert rc == -signal.SIGKILL, log
+    cfg = tiny_cfg(synthetic_root, out, **dict(over, DATA__TRAIN_CLIPS_PER_VIDEO=1))
+    with pytest.raises(ck.CheckpointError, match="mid-epoch with DATA.TRAIN_CLIPS_PER_VIDEO 2, but this run has 1"):
+        Trainer(cfg, du.init_distributed(cfg))
+    with pytest.raises(ValueError, match=r"BATCH_SIZE 8 \(global, in clips\) .* x DATA.TRAIN_CLIPS_PER_VIDEO \(3\)"):
+        Trainer(tiny_cfg(synthetic_root, str(tmp_path / "k3"), DATA__TRAIN_CLIPS_PER_VIDEO=3), du.init_distributed(cfg))
+    rc, log = _run(synthetic_root, out, overrides=over)
+    assert rc == 0, log
+    assert open(os.path.join(out, "log.txt")).read().count("resumed from") == 2
+    ref, got = _final_state(ref_out), _final_state(out)
+    assert ref["global_step"] == got["global_step"] == 16
+    assert all(torch.equal(v, got["model"][k]) for k, v in ref["model"].items())
+    for pid, st in ref["optimizer"]["state"].items():
+        assert torch.equal(st["momentum_buffer"], got["optimizer"]["state"][pid]["momentum_buffer"]), pid
+    timings = ("seconds", "data_wait_seconds")
+    assert [{k: v for k, v in r.items() if k not in timings} for r in ref["history"]] == \
+        [{k: v for k, v in r.items() if k not in timings} for r in got["history"]]

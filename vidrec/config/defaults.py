@@ -80,6 +80,14 @@ def between(key: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool
     RANGES[key] = Range(lo, hi, lo_open, hi_open)
 
 
+# Dotted key -> range of the keys that take a whole number or "auto" (default "auto").
+COUNT_OR_AUTO: Dict[str, Range] = {}
+
+
+def count_or_auto(key: str, lo: int) -> None:
+    COUNT_OR_AUTO[key] = Range(lo)
+
+
 _C = CfgNode()
 
 # ----------------------------------------------------------------------------
@@ -151,6 +159,17 @@ at_least("DATA.FLIP_SWAP_PAIRS", 0)
 # workers, for when the CPU is the bottleneck. The workers then only decode and
 # cut the source region; the crop drawn is the same.
 _C.DATA.RESIZE_ON_DEVICE = False
+# Repeated augmentation (PySlowFast's NUM_SAMPLES): each training video gives this many
+# clips, each with its own start, crop and flip, from one decode of the union of their
+# frames. TRAIN.BATCH_SIZE still counts clips (it must be divisible by this x processes),
+# so a step sees BATCH_SIZE / k videos and an epoch (every video once, k clips each) has
+# k times as many steps. 1: one clip.
+_C.DATA.TRAIN_CLIPS_PER_VIDEO = 1
+at_least("DATA.TRAIN_CLIPS_PER_VIDEO", 1)
+# True: those clips share one start (one clip's frames, k crops and flips: PySlowFast's
+# NUM_SAMPLES with TRAIN_CROP_NUM_TEMPORAL 1, as in its MAE recipe), so the decode costs
+# what one clip costs; False: each clip has its own start (the union is decoded).
+_C.DATA.TRAIN_CLIPS_SHARE_FRAMES = False
 # Testing: shorter side TEST_SHORT_SIDE, crops of TEST_CROP_SIZE.
 _C.DATA.TEST_SHORT_SIDE = 256
 at_least("DATA.TEST_SHORT_SIDE", 1)
@@ -172,9 +191,15 @@ between("DATA.MAX_FAIL_RATE", 0, 1)
 # Data loader
 # ----------------------------------------------------------------------------
 _C.DATA_LOADER = CfgNode()
-# Loader processes (0: load in the main process).
-_C.DATA_LOADER.NUM_WORKERS = 4
-at_least("DATA_LOADER.NUM_WORKERS", 0)
+# Loader processes per training process (0: load in the main process). "auto": this
+# process's share of the cores it may use (affinity, cgroup quota, divided by torchrun's
+# processes on the node) minus one for the training loop, at most 16; logged at start.
+_C.DATA_LOADER.NUM_WORKERS = "auto"
+count_or_auto("DATA_LOADER.NUM_WORKERS", 0)
+# Batches each worker loads ahead (PyTorch's prefetch_factor; only with workers).
+_C.DATA_LOADER.PREFETCH_FACTOR = 2
+at_least("DATA_LOADER.PREFETCH_FACTOR", 1)
+# Page-locked host batches for the copy to a GPU (ignored on CPU).
 _C.DATA_LOADER.PIN_MEMORY = True
 _C.DATA_LOADER.PERSISTENT_WORKERS = True
 

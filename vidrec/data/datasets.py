@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, default_collate
 from . import lists
 from .decoders import PARTIAL_POLICIES, VideoError, decoder_order, read_frames
 from .sampling import SHORT_VIDEO_MODES, eval_clips, train_clip
-from .transforms import swap_label, eval_transform, train_transform
+from .transforms import eval_union, num_union_views, swap_label, train_transform, union_views
 
 logger = logging.getLogger("vidrec.data")
 SPLITS = ("train", "val", "test")
@@ -67,6 +67,8 @@ class VideoDataset(Dataset):
         self.num_views, self.num_crops = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
         self.max_retries = int(d.MAX_RETRIES)
         self.defer_resize = bool(d.RESIZE_ON_DEVICE) and train
+        self.clips_per_video = int(d.TRAIN_CLIPS_PER_VIDEO)
+        self.share_frames = bool(d.TRAIN_CLIPS_SHARE_FRAMES)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -79,23 +81,38 @@ class VideoDataset(Dataset):
         return self._train_item(index, seed) if self.train else self._test_item(index)
 
     # -- training
-    def load_clip(self, index: int, rng: np.random.Generator):
-        """One augmented clip of video ``index`` -> (clip, label); raises VideoError."""
-        frames, info = read_frames(self.paths[index],
-                                   lambda n: train_clip(n, self.num_frames, self.rate, rng, self.short),
-                                   backend=self.decoders, partial=self.partial)
+    def load_clips(self, index: int, rng: np.random.Generator) -> List[tuple]:
+        """DATA.TRAIN_CLIPS_PER_VIDEO augmented clips of video ``index`` -> [(clip, label)]; raises VideoError.
+
+        ``rng`` draws every clip's start, then every clip's crop and flip (for one clip: as it always
+        did); the union of the clips' frames is decoded once. With DATA.TRAIN_CLIPS_SHARE_FRAMES
+        one start is drawn and the k clips are k augmentations of its frames."""
+        k, plan = self.clips_per_video, {}
+        starts = 1 if self.share_frames else k
+
+        def frames_needed(n: int):
+            plan["clips"] = np.stack([train_clip(n, self.num_frames, self.rate, rng, self.short)
+                                      for _ in range(starts)])
+            plan["uniq"] = np.unique(plan["clips"])
+            return plan["clips"][0] if starts == 1 else plan["uniq"]
+
+        frames, info = read_frames(self.paths[index], frames_needed, backend=self.decoders, partial=self.partial)
         note_read(self.paths[index], info)
-        clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.defer_resize)
-        label = swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]
-        return clip, label
+        out = []
+        for rows in [None] * k if starts == 1 else np.searchsorted(plan["uniq"], plan["clips"]):
+            clip, flipped = train_transform(frames, rng, self.jitter, self.crop, self.flip, self.defer_resize, rows)
+            out.append((clip, swap_label(self.labels[index], self.swap_pairs) if flipped else self.labels[index]))
+        return out
 
     def _train_item(self, index: int, seed):
         rng = np.random.default_rng(seed)
         n_failed = 0
         for _ in range(self.max_retries + 1):
             try:
-                clip, label = self.load_clip(index, rng)
-                return clip, label, index, n_failed
+                clips = self.load_clips(index, rng)
+                if len(clips) == 1:
+                    return (*clips[0], index, n_failed)
+                return [c for c, _ in clips], [y for _, y in clips], index, n_failed
             except VideoError as e:
                 n_failed += 1
                 logger.warning("skipping unreadable video %s (%s); using another sample", e.path, e.reason)
@@ -107,19 +124,24 @@ class VideoDataset(Dataset):
     # -- testing
     def load_views(self, index: int) -> torch.Tensor:
         """All test views of video ``index``, uint8 (V, T, H, W, 3), decoding the union of their frames once."""
-        return load_test_views(self.paths[index], self.num_frames, self.rate, self.num_views, self.num_crops,
-                               self.test_short, self.test_crop, self.short, self.decoders, self.partial)[0]
+        return union_views(self.load_union(index)[0])
+
+    def load_union(self, index: int) -> tuple:
+        """(:func:`~vidrec.data.transforms.eval_union` of video ``index``, read info); raises VideoError."""
+        return load_test_union(self.paths[index], self.num_frames, self.rate, self.num_views, self.num_crops,
+                               self.test_short, self.test_crop, self.short, self.decoders, self.partial)
 
     def _test_item(self, index: int) -> Dict:
         item = {"label": self.labels[index], "index": index, "error": "", "warning": "", "path": self.paths[index]}
         try:
-            item["views"], info = load_test_views(
-                self.paths[index], self.num_frames, self.rate, self.num_views, self.num_crops, self.test_short,
-                self.test_crop, self.short, self.decoders, self.partial)
+            item["union"], info = self.load_union(index)
             item["warning"] = info.get("warning", "")
         except VideoError as e:
             logger.warning("cannot evaluate video %s (%s)", e.path, e.reason)
-            item["views"] = torch.zeros((0, self.num_frames, self.test_crop, self.test_crop, 3), dtype=torch.uint8)
+            c = self.test_crop  # no rows: no views
+            item["union"] = {"frames": torch.zeros((0, c, c, 3), dtype=torch.uint8),
+                             "rows": torch.zeros((0, self.num_frames), dtype=torch.long),
+                             "offsets": torch.zeros((self.num_crops, 2), dtype=torch.long), "crop": c}
             item["error"] = e.reason
         return item
 
@@ -144,9 +166,19 @@ def load_test_views(path: str, num_frames: int, rate: int, num_views: int, num_c
     """The test protocol's views of one video -> (uint8 (V, T, crop, crop, 3), read info).
 
     ``num_views`` clips spread uniformly over the video times ``num_crops`` crops
-    along the long side; the union of their frames is decoded once. Used by the
-    evaluator (through :class:`VideoDataset`) and by ``Predictor`` (``--multiview``).
+    along the long side; the union of their frames is decoded once. Used by
+    ``Predictor`` (``--multiview``); the evaluator cuts the same views from
+    :func:`load_test_union` on the model's device.
     """
+    union, info = load_test_union(path, num_frames, rate, num_views, num_crops, short_side, crop, short, decoders,
+                                  partial)
+    return union_views(union), info
+
+
+def load_test_union(path: str, num_frames: int, rate: int, num_views: int, num_crops: int, short_side: int,
+                    crop: int, short: str = "loop", decoders: Sequence[str] = ("decord", "pyav"),
+                    partial: str = "keep") -> tuple:
+    """:func:`load_test_views` before the views are cut: (:func:`~vidrec.data.transforms.eval_union`, read info)."""
     plan = {}
 
     def frames_needed(n: int):
@@ -157,12 +189,18 @@ def load_test_views(path: str, num_frames: int, rate: int, num_views: int, num_c
     frames, info = read_frames(path, frames_needed, backend=list(decoders), partial=partial)
     note_read(path, info)
     rows = np.searchsorted(plan["uniq"], plan["clips"])
-    return eval_transform(frames, rows, short_side, crop, num_crops), info
+    return eval_union(frames, rows, short_side, crop, num_crops), info
 
 
 def collate_train(items: List[tuple]) -> tuple:
     """Train items -> (clips, labels, indices, n_failed); deferred crops (DATA.RESIZE_ON_DEVICE)
-    have per-video sizes, so they travel as ``{"regions": [...], "plans": (B, 6)}``."""
+    have per-video sizes, so they travel as ``{"regions": [...], "plans": (B, 6)}``.
+
+    Items of k clips (DATA.TRAIN_CLIPS_PER_VIDEO > 1) are flattened, a video's clips side by side:
+    B * k clips, labels and indices; ``n_failed`` stays one per video."""
+    if isinstance(items[0][1], list):
+        flat = [(c, y, it[2], 0) for it in items for c, y in zip(it[0], it[1])]
+        return (*collate_train(flat)[:3], torch.tensor([it[3] for it in items]))
     clips = [it[0] for it in items]
     if isinstance(clips[0], dict):
         batch = {"regions": [c["region"] for c in clips], "plans": torch.stack([c["plan"] for c in clips])}
@@ -172,10 +210,12 @@ def collate_train(items: List[tuple]) -> tuple:
 
 
 def collate_test(items: List[Dict]) -> Dict:
-    """Multi-view items -> one batch of all their clips; failed videos contribute no clips."""
-    counts = torch.tensor([it["views"].shape[0] for it in items], dtype=torch.long)
+    """Multi-view items -> ``{"unions": [...], "video_index": (views,), ...}``: unions differ in size
+    per video, so they stay a list (a :class:`~vidrec.data.transforms.ViewCutter` cuts their views,
+    video by video); failed videos contribute no views."""
+    counts = torch.tensor([num_union_views(it["union"]) for it in items], dtype=torch.long)
     indices = torch.tensor([it["index"] for it in items], dtype=torch.long)
-    return {"clips": torch.cat([it["views"] for it in items]),
+    return {"unions": [it["union"] for it in items],
             "video_index": torch.repeat_interleave(indices, counts),
             "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
             "indices": indices,
@@ -194,10 +234,12 @@ def _class_names(cfg, default: Optional[str], beside: Optional[Path] = None) -> 
 def build_dataset(cfg, split: str) -> VideoDataset:
     """Dataset for ``split`` in {"train", "val", "test"} from ``cfg.DATA`` / ``cfg.TEST``.
 
-    train items: ``(clip, label, index, n_failed)``; key ``i`` or ``(i, seed)``; batch with :func:`collate_train`.
-    val/test items: ``{"views", "label", "index", "error", "path"}``, batch with :func:`collate_test`.
-    Clips and views are uint8 ``(..., T, H, W, 3)``; the engine turns them into
-    normalised model input on its device with :func:`~vidrec.data.transforms.to_model_input`.
+    train items: ``(clip, label, index, n_failed)``; key ``i`` or ``(i, seed)``; batch with :func:`collate_train`
+    (DATA.TRAIN_CLIPS_PER_VIDEO k > 1: ``([k clips], [k labels], index, n_failed)``).
+    val/test items: ``{"union", "label", "index", "error", "warning", "path"}``, batch with :func:`collate_test`;
+    the union is the decoded, resized frames + the view plan (:func:`~vidrec.data.transforms.eval_union`).
+    Clips and union frames are uint8 ``(..., T, H, W, 3)``; the engine turns them into normalised model
+    input on its device with :func:`~vidrec.data.transforms.to_model_input` / ``ViewCutter``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

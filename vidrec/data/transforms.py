@@ -2,16 +2,17 @@
 
 Work happens on the smallest tensor: training crops the source region in
 uint8 and resizes only that region; testing resizes each decoded frame once
-(in uint8) and slices all spatial crops from it. Clips stay uint8 through the
-loader (a quarter of float32's bytes through worker shared memory and the
-host-to-device copy); :func:`to_model_input` converts and normalises them
-where the model runs, in the model's memory format.
+(in uint8), and the loader ships those frames, not the 30 views cut from them.
+Clips stay uint8 through the loader (a quarter of float32's bytes through worker
+shared memory and the host-to-device copy); :func:`to_model_input` (and, for the
+test views, :class:`ViewCutter`) converts and normalises them where the model
+runs, in the model's memory format.
 """
 from __future__ import annotations
 
 import functools
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -94,13 +95,15 @@ def crop_resized(frames: torch.Tensor, short_side: int, y: int, x: int, size: in
 
 
 def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequence[int], crop: int,
-                    flip: bool, defer_resize: bool = False):
+                    flip: bool, defer_resize: bool = False, rows: Optional[np.ndarray] = None):
     """Random short-side scale in ``jitter`` (inclusive), random ``crop`` square, optional
     horizontal flip with p=0.5 -> (uint8 clip (T, crop, crop, 3), flipped).
 
     ``defer_resize`` (DATA.RESIZE_ON_DEVICE) returns instead the uint8 source
     region and its plan, ``{"region", "plan"}``, for :func:`resize_regions` to
     finish on the model's device: the same crop, drawn from the same random numbers.
+    ``rows`` (ids into ``frames``) picks the clip's frames out of a decode shared by
+    several clips (DATA.TRAIN_CLIPS_PER_VIDEO); only the source region is gathered.
     """
     lo, hi = int(jitter[0]), int(jitter[-1])
     if crop > lo:
@@ -109,11 +112,14 @@ def train_transform(frames: torch.Tensor, rng: np.random.Generator, jitter: Sequ
     rh, rw = scaled_size(frames.shape[1], frames.shape[2], s)
     y, x = int(rng.integers(0, rh - crop + 1)), int(rng.integers(0, rw - crop + 1))
     flipped = bool(flip and rng.random() < 0.5)
+    (y0, y1, x0, x1), (oh, ow), (oy, ox) = crop_plan(frames.shape[1], frames.shape[2], s, y, x, crop)
+    region = frames[:, y0:y1, x0:x1]
+    if rows is not None:  # index_select: many times faster than advanced indexing here
+        region = torch.index_select(region, 0, torch.as_tensor(rows, dtype=torch.long))
     if defer_resize:
-        (y0, y1, x0, x1), (oh, ow), (oy, ox) = crop_plan(frames.shape[1], frames.shape[2], s, y, x, crop)
         plan = torch.tensor([oh, ow, oy, ox, crop, int(flipped)], dtype=torch.long)
-        return {"region": frames[:, y0:y1, x0:x1].contiguous(), "plan": plan}, flipped
-    out = crop_resized(frames, s, y, x, crop)
+        return {"region": region.contiguous(), "plan": plan}, flipped
+    out = resize_uint8(region, (oh, ow))[:, oy:oy + crop, ox:ox + crop]  # what crop_resized does
     if flipped:
         out = out.flip(2)
     return out.contiguous(), flipped
@@ -141,21 +147,92 @@ def spatial_crop_offsets(rh: int, rw: int, crop: int, num_crops: int):
     return [(across, a) if long_is_w else (a, across) for a in along]
 
 
-def eval_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int
-                   ) -> torch.Tensor:
-    """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them ->
-    uint8 views (V_t * num_crops, T, crop, crop, 3); view v = clip v // num_crops, crop v % num_crops."""
+def eval_union(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int) -> Dict:
+    """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them -> what the test views
+    are cut from: ``{"frames": uint8 (U, rh, rw, 3), "rows": (V_t, T), "offsets": (num_crops, 2), "crop"}``.
+
+    Each decoded frame is resized once to ``short_side``; this union is smaller than its
+    30 views, so the loader ships it and :class:`ViewCutter` cuts the views where the model runs.
+    """
     if crop > short_side:
         raise ValueError(f"DATA.TEST_CROP_SIZE {crop} is larger than DATA.TEST_SHORT_SIDE {short_side}")
     rh, rw = scaled_size(frames.shape[1], frames.shape[2], short_side)
-    small = resize_uint8(frames, (rh, rw)).contiguous()  # each decoded frame resized once
-    idx = torch.as_tensor(np.asarray(clips), dtype=torch.long)
-    offsets = spatial_crop_offsets(rh, rw, crop, num_crops)
-    views = torch.empty((idx.shape[0] * len(offsets), idx.shape[1], crop, crop, 3), dtype=torch.uint8)
+    return {"frames": resize_uint8(frames, (rh, rw)).contiguous(),
+            "rows": torch.as_tensor(np.asarray(clips), dtype=torch.long),
+            "offsets": torch.tensor(spatial_crop_offsets(rh, rw, crop, num_crops), dtype=torch.long), "crop": crop}
+
+
+def num_union_views(union: Dict) -> int:
+    return union["rows"].shape[0] * union["offsets"].shape[0]
+
+
+def union_views(union: Dict) -> torch.Tensor:
+    """The explicit uint8 views (V_t * num_crops, T, crop, crop, 3) of an :func:`eval_union`;
+    view v = clip v // num_crops, crop v % num_crops. The reference :class:`ViewCutter` matches."""
+    small, idx, crop = union["frames"], union["rows"], union["crop"]
+    offsets = union["offsets"].tolist()
+    views = torch.empty((num_union_views(union), idx.shape[1], crop, crop, 3), dtype=torch.uint8)
     for t in range(idx.shape[0]):
         for c, (y, x) in enumerate(offsets):  # gathered straight into place: one copy per view
             torch.index_select(small[:, y:y + crop, x:x + crop], 0, idx[t], out=views[t * len(offsets) + c])
     return views
+
+
+def eval_transform(frames: torch.Tensor, clips: np.ndarray, short_side: int, crop: int, num_crops: int
+                   ) -> torch.Tensor:
+    """Decoded frames (U, H, W, 3) + clips (V_t, T) of row ids into them ->
+    uint8 views (V_t * num_crops, T, crop, crop, 3); view v = clip v // num_crops, crop v % num_crops."""
+    return union_views(eval_union(frames, clips, short_side, crop, num_crops))
+
+
+class ViewCutter:
+    """Test views cut from :func:`eval_union` unions into normalised model input on ``device``.
+
+    Each union crosses to the device once, as uint8; the views are gathered, converted
+    and normalised there, ``chunk`` views at a time (0: all of a batch), into one reused
+    buffer (fresh float memory costs more than filling it, on a CPU). The input equals
+    :func:`to_model_input` of :func:`union_views` bit for bit: the same multiply and add
+    per element. On a CPU in channels-last they run frame by frame, while the frame is in
+    cache, with the factors laid out along the rows so that they vectorise.
+    """
+
+    def __init__(self, device: torch.device, mean: Sequence[float], std: Sequence[float],
+                 memory_format: torch.memory_format = torch.contiguous_format, chunk: int = 0):
+        self.device, self.memory_format, self.chunk = torch.device(device), memory_format, int(chunk)
+        self.scale, self.shift = _affine(tuple(map(float, mean)), tuple(map(float, std)), self.device)
+        self.per_frame = self.device.type == "cpu" and memory_format == torch.channels_last_3d
+        self._buf = torch.empty(0, device=self.device)
+
+    def __call__(self, unions: Sequence[Dict]) -> Iterator[torch.Tensor]:
+        """Float (n, C, T, crop, crop) inputs for the views of ``unions`` in order (video, clip, crop),
+        ``chunk`` at a time; each input is overwritten by the next, so use it first."""
+        views = [(u, t, c) for u in unions for t in range(u["rows"].shape[0]) for c in range(u["offsets"].shape[0])]
+        step, cur = self.chunk or len(views), None
+        for s in range(0, len(views), step):
+            part = views[s:s + step]
+            size = part[0][0]["crop"]
+            out = self._buffer(len(part), part[0][0]["rows"].shape[1], size)
+            scale, shift = (f.view(3).repeat(size).view(size, 3) for f in (self.scale, self.shift))  # (W, 3)
+            for k, (u, t, c) in enumerate(part):
+                if cur is None or cur[0] is not u:  # the union goes to the device once
+                    cur = (u, u["frames"].to(self.device, non_blocking=True),
+                           u["rows"].to(self.device, non_blocking=True), u["offsets"].tolist())
+                _, frames, rows, offsets = cur
+                y, x = offsets[c]
+                src = frames[:, y:y + size, x:x + size]
+                if self.per_frame:
+                    view = out[k].permute(1, 2, 3, 0)  # (T, H, W, 3): the buffer's memory order
+                    for f, r in enumerate(rows[t].tolist()):
+                        view[f].copy_(src[r]).mul_(scale).add_(shift)
+                else:
+                    out[k].copy_(torch.index_select(src, 0, rows[t]).movedim(-1, 0))
+            yield out if self.per_frame else out.mul_(self.scale).add_(self.shift)
+
+    def _buffer(self, n: int, t: int, size: int) -> torch.Tensor:
+        shape = (3, t, size, size)
+        if self._buf.shape[1:] != shape or self._buf.shape[0] < n:
+            self._buf = torch.empty((n, *shape), device=self.device, memory_format=self.memory_format)
+        return self._buf[:n]
 
 
 def swap_label(label: int, pairs: Optional[Sequence[Sequence[int]]]) -> int:

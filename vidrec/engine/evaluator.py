@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..data.transforms import to_model_input
+from ..data.transforms import ViewCutter
+from ..utils.cpus import loader_workers
 from ..utils.io import atomic_write_text
 from ..utils.rng import mix_seed, worker_init_fn
 from . import distributed
@@ -40,11 +41,12 @@ def make_eval_loader(dataset, cfg, ctx: distributed.DistContext, batch_size: Opt
 
     g = torch.Generator()
     g.manual_seed(mix_seed(cfg.RNG_SEED, ctx.rank, 0xE7A1))  # own generator: never touches global RNG
-    nw = cfg.DATA_LOADER.NUM_WORKERS
+    nw = loader_workers(cfg.DATA_LOADER.NUM_WORKERS)[0]
     return DataLoader(dataset, batch_size=batch_size or cfg.TEST.BATCH_SIZE,
                       sampler=EvalSampler(len(dataset), ctx.rank, ctx.world_size), num_workers=nw,
                       collate_fn=collate_test, pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
-                      worker_init_fn=worker_init_fn, generator=g)
+                      worker_init_fn=worker_init_fn, generator=g,
+                      prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if nw > 0 else None)
 
 
 @torch.no_grad()
@@ -55,7 +57,9 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: distributed.DistContext,
     was_training = net.training
     net.eval()
     loader = make_eval_loader(dataset, cfg, ctx)
-    fmt = memory_format(cfg.MEMORY_FORMAT, ctx.device)
+    # Views are cut from each video's decoded frames on the model's device (see ViewCutter).
+    cut = ViewCutter(ctx.device, cfg.DATA.MEAN, cfg.DATA.STD, memory_format(cfg.MEMORY_FORMAT, ctx.device),
+                     cfg.TEST.CLIPS_PER_FORWARD)
     ids: List[int] = []
     paths: List[str] = []
     labels: List[int] = []
@@ -67,7 +71,6 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: distributed.DistContext,
     dataset_paths = getattr(dataset, "paths", None)
     progress = Progress(len(loader), desc, log_period=cfg.LOG_PERIOD, enabled=ctx.is_main and show_progress)
     for batch in loader:
-        clips = batch["clips"]
         b_labels = torch.as_tensor(batch["labels"]).long()
         b_indices = torch.as_tensor(batch["indices"]).long()
         B = len(b_indices)
@@ -78,14 +81,13 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: distributed.DistContext,
         vid = torch.tensor([pos_of[i] for i in batch["video_index"].tolist()], dtype=torch.long)
         errors.extend((int(e[0]), str(e[1]), str(e[2])) for e in batch.get("errors", []))
         partial.extend((int(e[0]), str(e[1]), str(e[2])) for e in batch.get("warnings", []))
-        if clips.numel() == 0:
+        if len(vid) == 0:
             progress.update(0)
             continue
-        chunk = cfg.TEST.CLIPS_PER_FORWARD or clips.shape[0]
         probs = []
-        for c in clips.split(chunk):
+        for x in cut(batch["unions"]):
             with autocast(cfg.TRAIN.MIXED_PRECISION, ctx.device):
-                logits = net(to_model_input(c, ctx.device, cfg.DATA.MEAN, cfg.DATA.STD, fmt))
+                logits = net(x)
             probs.append(F.softmax(logits.float(), dim=1).cpu().double())
         probs = torch.cat(probs)
         sums = torch.zeros(B, probs.shape[1], dtype=torch.float64).index_add_(0, vid, probs)
@@ -101,7 +103,7 @@ def evaluate(model: torch.nn.Module, dataset, cfg, ctx: distributed.DistContext,
             scores.append((sums[b] / counts[b]).numpy())
             nviews.append(int(counts[b]))
             clip_ok.append(int(correct[b]))
-        progress.update(int(clips.shape[0]))
+        progress.update(len(vid))
     progress.close()
     if was_training:
         net.train()

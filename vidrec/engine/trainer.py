@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from ..data.transforms import to_model_input
 from ..models.pretrained import save_pretrained
+from ..utils.cpus import loader_workers
 from ..utils.io import remove_stale_temp_files
 from ..utils.rng import get_rng_state, mix_seed, seed_all, set_rng_state, worker_init_fn
 from . import checkpoint as ckpt
@@ -110,10 +111,12 @@ class Trainer:
         if cpu_bf16_workaround(self.precision, ctx.device):
             logger.info(cpu_bf16_note())
         self.accum = int(cfg.TRAIN.ACCUM_STEPS)
-        if cfg.TRAIN.BATCH_SIZE % ctx.world_size:
-            raise ValueError(f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} (global) must be divisible by the "
-                             f"number of processes ({ctx.world_size})")
-        self.batch = cfg.TRAIN.BATCH_SIZE // ctx.world_size  # per rank, per micro-step
+        self.clips_per_video = k = int(cfg.DATA.TRAIN_CLIPS_PER_VIDEO)
+        if cfg.TRAIN.BATCH_SIZE % (ctx.world_size * k):
+            per = f" x DATA.TRAIN_CLIPS_PER_VIDEO ({k})" if k > 1 else ""
+            raise ValueError(f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} (global, in clips) must be divisible by the "
+                             f"number of processes ({ctx.world_size}){per}")
+        self.batch = cfg.TRAIN.BATCH_SIZE // ctx.world_size // k  # videos per rank, per micro-step (k clips each)
 
         seed_all(cfg.RNG_SEED)  # same model init on every rank
         self.train_set = build_dataset(cfg, "train")
@@ -141,16 +144,18 @@ class Trainer:
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr_at(cfg, 0.0), momentum=cfg.SOLVER.MOMENTUM,
                                          weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=cfg.SOLVER.NESTEROV)
         self.scaler = make_scaler(self.precision, ctx.device)
-        self.sampler = TrainSampler(len(self.train_set), cfg.TRAIN.BATCH_SIZE * self.accum, cfg.RNG_SEED,
+        self.sampler = TrainSampler(len(self.train_set), cfg.TRAIN.BATCH_SIZE * self.accum // k, cfg.RNG_SEED,
                                     ctx.rank, ctx.world_size)
         self.iters_per_epoch = self.sampler.iters_per_epoch
         self.loader_gen = torch.Generator()
-        nw = cfg.DATA_LOADER.NUM_WORKERS
+        nw, why = loader_workers(cfg.DATA_LOADER.NUM_WORKERS)
+        logger.info("data loader: %d worker process(es) (%s)", nw, why)
         self.loader = DataLoader(
             self.train_set, batch_size=self.batch, sampler=self.sampler, num_workers=nw, drop_last=True,
             collate_fn=collate_train,
             pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda", worker_init_fn=worker_init_fn,
-            generator=self.loader_gen, persistent_workers=nw > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS)
+            generator=self.loader_gen, persistent_workers=nw > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS,
+            prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if nw > 0 else None)
         self.epoch, self.iter, self.global_step = 0, 0, 0
         self._metrics_lines: Optional[int] = None
         self.meters = self._zero_meters()
@@ -174,10 +179,12 @@ class Trainer:
         self.mlog = MetricsLog(self.out, enabled=ctx.is_main)
         if self._metrics_lines is not None:  # resumed: drop the records of the steps about to be redone
             self.mlog.rewind(int(self._metrics_lines), self.global_step)
-        logger.info("training %s: %d videos, %d iterations/epoch, global batch %d x %d accumulation, "
-                    "%d process(es) on %s, %s, base LR %.4g (scaled to the batch)", cfg.MODEL.ARCH, len(self.train_set),
-                    self.iters_per_epoch, cfg.TRAIN.BATCH_SIZE, self.accum, ctx.world_size, ctx.device, self.precision,
-                    scaled_base_lr(cfg))
+        logger.info("training %s: %d videos (%d used per epoch), %d iterations/epoch, %d clips/step (global batch "
+                    "%d x %d accumulation; %d clip(s) per video: %d videos/step), %d process(es) on %s, %s, base LR "
+                    "%.4g (scaled to the batch)", cfg.MODEL.ARCH, len(self.train_set),
+                    self.iters_per_epoch * self.sampler.global_batch, self.iters_per_epoch,
+                    cfg.TRAIN.BATCH_SIZE * self.accum, cfg.TRAIN.BATCH_SIZE, self.accum, k, self.sampler.global_batch,
+                    ctx.world_size, ctx.device, self.precision, scaled_base_lr(cfg))
 
     # ------------------------------------------------------------------ state
     @staticmethod
@@ -190,7 +197,8 @@ class Trainer:
             "format": ckpt.FORMAT_VERSION, "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "epoch": self.epoch, "iter": self.iter, "global_step": self.global_step,
-            "iters_per_epoch": self.iters_per_epoch, "world_size": self.ctx.world_size, "sampler": self.sampler.state_dict(),
+            "iters_per_epoch": self.iters_per_epoch, "clips_per_video": self.clips_per_video,
+            "world_size": self.ctx.world_size, "sampler": self.sampler.state_dict(),
             "rng": rng, "meters": dict(self.meters), "history": list(self.history),
             "best_top1": float(self.best_top1), "cfg": self.cfg.dump(), "metrics_lines": self.mlog.lines,
             "last_healthy": self.last_healthy, "loss_ema": self.loss_ema, "branch": self.branch,
@@ -276,6 +284,10 @@ class Trainer:
                     f"{' ...' if len(left) > 4 else ''}); starting over there would mix two runs: move them away "
                     f"to start over, or use a new OUTPUT_DIR")
             return None
+        if s.get("iter", 0) and s.get("clips_per_video", 1) != self.clips_per_video:
+            raise ckpt.CheckpointError(
+                f"{path} was written mid-epoch with DATA.TRAIN_CLIPS_PER_VIDEO {s.get('clips_per_video', 1)}, but this "
+                f"run has {self.clips_per_video}; resume from an epoch-end checkpoint or a new OUTPUT_DIR")
         if s.get("iter", 0) and s.get("iters_per_epoch") != self.iters_per_epoch:
             raise ckpt.CheckpointError(
                 f"{path} was written mid-epoch with {s.get('iters_per_epoch')} iterations/epoch, but this run has "
@@ -523,7 +535,8 @@ class Trainer:
         progress.close()
         m = self.meters
         m["time"] += time.time() - t0
-        check_failure_rate(int(m["failed"]), int(m["count"]), cfg.DATA.MAX_FAIL_RATE)
+        videos = int(m["count"]) // self.clips_per_video  # count is clips; failures are videos
+        check_failure_rate(int(m["failed"]), videos, cfg.DATA.MAX_FAIL_RATE)
         rec = {"type": "train_epoch", "epoch": self.epoch + 1, "loss": m["loss"] / max(m["count"], 1),
                "top1": 100.0 * m["correct"] / max(m["count"], 1), "lr": self.optimizer.param_groups[0]["lr"],
                "failed_videos": int(m["failed"]), "seconds": round(m["time"], 2),
