@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_help_lists_every_subcommand(capsys):
     assert vidrec(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("train", "test", "predict", "extract", "export", "complexity", "check-videos", "build-lists",
-                 "demo", "configs"):
+    for name in ("train", "test", "predict", "extract", "export", "complexity", "check-videos", "prepare",
+                 "build-lists", "demo", "configs"):
         assert f"  {name} " in out
     assert set(COMMANDS) == {"train", "test", "predict", "extract", "export", "complexity", "check-videos",
-                             "build-lists", "demo", "configs"}
+                             "prepare", "build-lists", "demo", "configs"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -22,6 +22,7 @@ COMMANDS = {
     "export": ("export", "TorchScript or ONNX export with a parity check"),
     "complexity": ("complexity", "params and GFLOPs (fvcore and the paper's convention)"),
     "check-videos": ("check_videos", "probe videos (files, folders, lists) in parallel; report + quarantine list"),
+    "prepare": ("prepare", "re-encode videos for fast training (short side 320, key frames; resumable, verified)"),
     "build-lists": ("build_lists", "official Kinetics / SSv2 annotations -> path,label lists"),
     "demo": ("demo", "the whole path with no dataset: synthetic videos, train, test, predict"),
     "configs": ("configs", "list the shipped configs and the registered models"),

@@ -11,12 +11,12 @@ import json
 import logging
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from .decoders import VideoError, probe
 from .lists import VIDEO_EXTS
+from ..utils.parallel import process_map
 from ..utils.text import plural
 
 logger = logging.getLogger("vidrec.data")
@@ -90,22 +90,8 @@ def check_videos(paths: Iterable[str], workers: int = 0, timeout: float = 60.0, 
     """Probe ``paths`` with a process pool -> rows (input order); optionally write the
     report and the quarantine list (failed paths, one per line); logs a summary."""
     paths = [str(p) for p in paths]
-    workers = workers or min(len(paths), os.cpu_count() or 1) or 1
-    jobs = [(p, timeout, backend, partial) for p in paths]
-    if workers <= 1:
-        it = map(_check_star, jobs)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        it = pool.map(_check_star, jobs, chunksize=1)
-    try:
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(it, total=len(paths), desc="checking videos", unit="video")
-        rows = list(it)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    rows = process_map(_check_star, [(p, timeout, backend, partial) for p in paths], workers, progress,
+                       desc="checking videos")
     if report:
         write_report(rows, report)
     if quarantine:
@@ -134,20 +120,40 @@ def collect_paths(inputs: Iterable[str], root: str = "", allow_outside: bool = F
     Like the datasets (:func:`~vidrec.data.lists.resolve_under`), list entries must stay inside
     ``root`` (the working directory when empty), and the files found in a folder inside that
     folder, symlinks resolved; one that leaves is a :class:`ListError` unless ``allow_outside``."""
-    from .inputs import is_video_file, unique, videos_under
+    return [path for path, _ in collect_inputs(inputs, root, allow_outside, opt_out)]
+
+
+def collect_inputs(inputs: Iterable[str], root: str = "", allow_outside: bool = False,
+                   opt_out: str = "pass allow_outside=True") -> List[Tuple[str, str]]:
+    """:func:`collect_paths` with each path's place in its tree: ``(path, relative path)``, relative
+    to ``root`` for list entries and for files and folders inside it, else to the folder a file was
+    found in; the bare name for the rest (video files outside ``root``, absolute or ``..`` entries
+    allowed by ``allow_outside``). What ``prepare`` keeps under its output root."""
+    from .inputs import is_video_file, videos_under
     from .lists import ListError, is_kinetics_csv, read_path_label_list, resolve_under
 
-    def held(base: str, rels: List[str]) -> List[str]:
+    def in_tree(rel: str) -> str:
+        rel = os.path.normpath(rel)
+        return os.path.basename(rel) if os.path.isabs(rel) or rel.split(os.sep)[0] == os.pardir else rel
+
+    def under_root(path: str) -> str:
+        """``path`` relative to ``root``; "" without a root or outside it."""
+        rel = os.path.normpath(os.path.relpath(os.path.abspath(path), os.path.abspath(root))) if root else os.pardir
+        return "" if rel.split(os.sep)[0] == os.pardir else rel
+
+    def held(base: str, rels: List[str]) -> List[Tuple[str, str]]:
         for r in rels:
             resolve_under(base, r, allow_outside, opt_out)
-        return [os.path.join(base, r) for r in rels]
+        return [(os.path.join(base, r), in_tree(r)) for r in rels]
 
-    out: List[str] = []
+    out: List[Tuple[str, str]] = []
     for inp in inputs:
+        under = under_root(inp)
         if os.path.isdir(inp):
-            out += held(inp, [os.path.relpath(p, inp) for p in videos_under(inp)])
+            out += [(p, os.path.normpath(os.path.join(under, rel))) for p, rel in
+                    held(inp, [os.path.relpath(p, inp) for p in videos_under(inp)])]
         elif is_video_file(inp):
-            out.append(inp)
+            out.append((inp, under or in_tree(inp)))
         elif not os.path.isfile(inp):
             raise ListError(f"not found: {inp} (give video files, folders or lists)")
         else:
@@ -161,4 +167,7 @@ def collect_paths(inputs: Iterable[str], root: str = "", allow_outside: bool = F
             except UnicodeDecodeError:
                 raise ListError(f"{inp}: not a text list (video files need one of the extensions "
                                 f"{', '.join(VIDEO_EXTS)})") from None
-    return unique(out)
+    first: Dict[str, str] = {}
+    for path, rel in out:
+        first.setdefault(path, rel)
+    return list(first.items())

@@ -1,6 +1,6 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never half.
 
-Every output goes through :func:`atomic_write_bytes`: a hidden temp file
+Every output goes through :func:`atomic_output` (:func:`atomic_write_bytes` for bytes): a hidden temp file
 ``.<name>.<random>.tmp`` in the same folder, created with mode ``0o666`` so the
 kernel applies the umask (and any default ACL) exactly as for a plain
 ``open()``, written, fsynced and renamed over ``<name>``. The writer holds an
@@ -10,12 +10,13 @@ from the leftover of a killed one (unlocked) and removes only the latter.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import stat
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 try:
     import fcntl
@@ -74,39 +75,44 @@ def _create_temp(folder: str, name: str) -> Tuple[int, str]:
     raise FileExistsError(f"could not create a temp file for {name} in {folder}")
 
 
-def atomic_write_bytes(path: str, data: bytes, mid_write_hook: Optional[Callable[[], None]] = None) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace.
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """A locked temp file beside ``path`` for the block to write (by name: an encoder opens it
+    itself); fsynced and renamed over ``path`` when the block ends, removed when it raises.
 
-    The temp name starts with '.' and ends with '.tmp' so checkpoint discovery
-    never matches it; it is locked until the rename (see the module docstring).
-    The result has the mode a plain ``open(path, "wb")`` would give (0o666 minus
-    the umask). ``mid_write_hook`` runs after half the bytes are written (used by
-    tests to kill the process mid-write).
+    The temp name starts with '.' and ends with '.tmp' so checkpoint discovery never matches
+    it; it is locked until the rename (see the module docstring). The result has the mode a
+    plain ``open(path, "wb")`` would give (0o666 minus the umask).
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = _create_temp(folder, os.path.basename(path))
     replaced = False
     try:
-        with os.fdopen(fd, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            if mid_write_hook is not None:
-                f.flush()
-                mid_write_hook()
-            f.write(data[half:])
-            f.flush()
-            os.fsync(f.fileno())
-            os.replace(tmp, path)  # still locked: a cleaner never sees this temp file unlocked
-            replaced = True
-        fsync_dir(folder)
-    except BaseException:
+        yield tmp
+        os.fsync(fd)  # the file's data, whichever descriptor wrote it
+        os.replace(tmp, path)  # still locked: a cleaner never sees this temp file unlocked
+        replaced = True
+    finally:
         if not replaced:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-        raise
+        os.close(fd)
+    fsync_dir(folder)
+
+
+def atomic_write_bytes(path: str, data: bytes, mid_write_hook: Optional[Callable[[], None]] = None) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_output`. ``mid_write_hook`` runs after half
+    the bytes are written (used by tests to kill the process mid-write)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        half = len(data) // 2
+        f.write(data[:half])
+        if mid_write_hook is not None:
+            f.flush()
+            mid_write_hook()
+        f.write(data[half:])
 
 
 def atomic_write_text(path: str, text: str) -> None:

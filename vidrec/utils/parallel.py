@@ -1,0 +1,30 @@
+"""One function over many files in worker processes: a crash or a hang in a native decoder or
+encoder takes down a worker, not the caller. Shared by ``check-videos`` and ``prepare``."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, List, Sequence
+
+
+def default_workers(n_items: int) -> int:
+    """One process per CPU, no more than there are items."""
+    return max(1, min(n_items, os.cpu_count() or 1))
+
+
+def process_map(fn: Callable, items: Sequence, workers: int = 0, progress: bool = True, desc: str = "",
+                unit: str = "video") -> List:
+    """``[fn(x) for x in items]`` (input order) over ``workers`` processes (0: one per CPU), with a
+    progress bar. ``workers`` 1 runs here, without a pool (debuggers and monkeypatches work)."""
+    items = list(items)
+    workers = workers or default_workers(len(items))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    it = pool.map(fn, items, chunksize=1) if pool is not None else map(fn, items)
+    try:
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(it, total=len(items), desc=desc, unit=unit)
+        return list(it)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
