@@ -23,7 +23,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from vidrec.models import create  # noqa: E402
-from vidrec.models.complexity import fvcore_flops  # noqa: E402
+
+VARIANTS = {  # label -> measure() keywords
+    "fp32": dict(bf16=False, channels_last=False, compile_=False),
+    "fp32 + channels_last_3d": dict(bf16=False, channels_last=True, compile_=False),
+    "bf16 autocast": dict(bf16=True, channels_last=False, compile_=False),
+    "bf16 + channels_last_3d": dict(bf16=True, channels_last=True, compile_=False),
+    "bf16 + torch.compile": dict(bf16=True, channels_last=False, compile_=True),
+}
 
 
 def sync(device: torch.device) -> None:
@@ -44,15 +51,31 @@ def bf16_matmul_peak(device: torch.device, n: int = 8192, repeats: int = 10) -> 
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e12
 
 
+def training_flops(name: str, shape, device: torch.device, **model_kwargs):
+    """(FLOPs of one training step ~ 3x the forward's, how they were counted): fvcore's count where fvcore is
+    installed, else vidrec's paper-convention count (the same conv/fc multiply-adds, plus BN/ReLU/pool ops)."""
+    from vidrec.models.complexity import paper_flops
+
+    model = create(name, num_classes=400, **model_kwargs).to(device)
+    try:
+        from vidrec.models.complexity import fvcore_flops
+
+        macs, how = fvcore_flops(model, shape), "fvcore"
+    except ImportError:  # e.g. a GPU machine with torch alone
+        macs, how = paper_flops(model, shape), "paper convention (no fvcore)"
+    # Training FLOPs ~ 3x forward (forward + two backward matmuls per layer); multiply-adds -> FLOPs.
+    return 3 * 2 * macs, how
+
+
 def measure(device: torch.device, name: str, batch: int, frames: int, size: int, steps: int, bf16: bool,
-            channels_last: bool, compile_: bool, warmup: int = 3) -> dict:
+            channels_last: bool, compile_: bool, warmup: int = 3, **model_kwargs) -> dict:
     torch.manual_seed(0)
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
-    model = create(name, num_classes=400).to(device, memory_format=fmt).train()
+    model = create(name, num_classes=400, **model_kwargs).to(device, memory_format=fmt).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     step_model = torch.compile(model) if compile_ else model
     x = torch.randn(batch, 3, frames, size, size, device=device).contiguous(memory_format=fmt)
@@ -101,19 +124,11 @@ def main(argv=None):
     name_of_device = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (smoke run)"
     print(f"{name_of_device}, torch {torch.__version__}, cudnn {torch.backends.cudnn.version()}")
     print(f"bf16 matmul peak: {peak:.0f} TFLOP/s; batch {args.batch} x {args.frames}x{args.size}x{args.size}\n")
-    variants = {
-        "fp32": dict(bf16=False, channels_last=False, compile_=False),
-        "fp32 + channels_last_3d": dict(bf16=False, channels_last=True, compile_=False),
-        "bf16 autocast": dict(bf16=True, channels_last=False, compile_=False),
-        "bf16 + channels_last_3d": dict(bf16=True, channels_last=True, compile_=False),
-    }
-    if not args.no_compile:
-        variants["bf16 + torch.compile"] = dict(bf16=True, channels_last=False, compile_=True)
+    variants = {k: v for k, v in VARIANTS.items() if not (args.no_compile and v["compile_"])}
     results = {"device": name_of_device, "bf16_peak_tflops": peak, "models": {}}
     for name in args.models:
         shape = (args.batch, 3, args.frames, args.size, args.size)
-        # Training FLOPs ~ 3x forward (forward + two backward matmuls per layer).
-        flops = 3 * 2 * fvcore_flops(create(name, num_classes=400).to(device), shape)
+        flops, how = training_flops(name, shape, device)
         rows = {}
         for label, kw in variants.items():
             try:
@@ -122,7 +137,7 @@ def main(argv=None):
             except Exception as e:  # e.g. compile unavailable: report, keep going
                 rows[label] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
         base = rows["fp32"].get("clips_per_s", float("nan"))
-        print(f"{name} ({flops / 1e12:.2f} TFLOP per training step)")
+        print(f"{name} ({flops / 1e12:.2f} TFLOP per training step, {how})")
         print(f"  {'variant':<26} {'clips/s':>8} {'vs fp32':>8} {'peak GiB':>9} {'of bf16 peak':>13}")
         for label, r in rows.items():
             if "error" in r:
