@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = [
     ("Model compute: vidrec vs pytorchvideo, and the inference fast paths", "model_speed.py", [], ["--repeats", "2"]),
     ("Data pipeline: loaders vs the raw decoder, 30-view decoding", "data_throughput.py", [], ["--repeats", "1"]),
+    ("Prepared datasets: training on re-encoded copies vs the originals", "prepare_speed.py", [], ["--repeats", "1"]),
     ("End to end: demo-config training, and where the time goes", "end_to_end.py", [], ["--epochs", "1"]),
     ("GPU training step (fp32 / bf16 / channels_last_3d / compile)", "gpu_training.py", [], ["--steps", "3"]),
     ("GPU readiness: bf16/fp16 parity, cuDNN, training, loader, NVDEC decoding", "gpu_check.py", [],
@@ -27,11 +28,15 @@ SECTIONS = [
 ]
 
 
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
+
+
 def versions() -> str:
-    import av
-    import decord
     import torch
-    import torchvision
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -41,8 +46,8 @@ def versions() -> str:
         pass
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return (f"- machine: {cpu}, {os.cpu_count()} CPU cores, GPU: {gpu}\n"
-            f"- python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
-            f"decord {decord.__version__}, av {av.__version__}")
+            f"- python {platform.python_version()}, torch {torch.__version__}, "
+            + ", ".join(f"{m} {_version(m)}" for m in ("torchvision", "decord", "av", "torchcodec")))
 
 
 def main(argv=None):
@@ -60,10 +65,13 @@ def main(argv=None):
         "(same weights, same outputs; pytorchvideo cannot build iResNet3D, so iResNet3D-50 is compared with its own "
         "eager baseline); the inference fast paths (BatchNorm folded into convs, channels_last_3d, torch.compile "
         "with frozen weights) and the channels_last_3d training step against eager, with the ceiling the "
-        "machine's measured matmul peak allows; the train and test loaders (including the uint8 -> float step) "
-        "against the raw decoder fetching exactly the same frames; one decode per 30-view video against decoding "
-        "each view; demo training with 1-2 loader workers, the other memory layout and the resize on the device "
-        "against the in-process loader. The GPU section runs only where CUDA is present.\n",
+        "machine's fastest measured kernel allows; the train and test loaders (including the uint8 -> float step) "
+        "against the raw decoder fetching exactly the same frames (the train loader also with 2 clips per decode, the "
+        "test loader shipping each video's decoded union and cutting the views where the model runs); one decode "
+        "per 30-view video against decoding each view; training on `vidrec prepare` copies against the original "
+        "720p/1080p sources; demo training at the default loader workers (auto) and with 0-2, a deeper prefetch, "
+        "the other memory layout and the resize on the device, against the in-process loader. The GPU sections "
+        "run only where CUDA is present.\n",
     ]
     for title, script, full, quick in SECTIONS:
         cmd = [sys.executable, os.path.join(HERE, script)] + (quick if args.quick else full)
