@@ -146,3 +146,61 @@ def test_timeout_inside_a_decoder_is_reported_as_a_timeout(monkeypatch, vids):
     monkeypatch.setattr(video_check, "probe", slow_probe)
     row = video_check.check_one(vids["h264"], timeout=0.2)
     assert not row["ok"] and row["reason"] == "timeout: probing took more than 0.2 s"
+
+
+def test_synthetic_default_videos_are_unchanged():
+    """The harder variant's options default to the original videos, byte for byte (the demo and its
+    documented results rely on them): the digest was taken before the options existed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for c in range(6):
+        for size in ((64, 64), (48, 48), (32, 40)):
+            h.update(render_video(c, np.random.default_rng([7, 1, c, 3]), size, 16).tobytes())
+    assert h.hexdigest() == "61c1b505d103bce36be86057dbf5264d93491aa843c7f33c9d2b5025ab9a37db"
+
+
+def _knn_accuracy(train_x, train_y, test_x, test_y, k=9):
+    mu, sd = train_x.mean(0), train_x.std(0) + 1e-9
+    a, b = (train_x - mu) / sd, (test_x - mu) / sd
+    near = np.argsort(((b[:, None] - a[None]) ** 2).sum(-1), axis=1)[:, :k]
+    votes = np.array([np.bincount(train_y[n], minlength=train_y.max() + 1).argmax() for n in near])
+    return float((votes == test_y).mean())
+
+
+def test_hard_variant_needs_time_not_one_frame():
+    """12 classes (6 motions x slow/fast) with clutter and noise: the object's position and size in one frame
+    say little about the class (a k-NN on them: 8%, chance 8%), while their change from the first to the
+    last frame gives it away (93%). Frames are deterministic for a seed."""
+    from vidrec.data.synthetic import class_names
+
+    kw = dict(speeds=2, bright_objects=True, clutter=3, noise=8.0)
+    n_cls, size, frames = len(class_names(2)), (32, 40), 16
+    assert n_cls == 12 and class_names(2)[:2] == ("moving left slowly", "moving left fast")
+    one, two, labels = [], [], []
+    for c in range(n_cls):
+        for i in range(30):
+            rng = np.random.default_rng([5, c, i])
+            x, y, area = _object_track(render_video(c, rng, size, frames, **kw))
+            t = rng.integers(frames)
+            one.append([x[t], y[t], area[t]])
+            two.append([x[-1] - x[0], y[-1] - y[0], area[-1] - area[0]])
+            labels.append(c)
+    one, two, labels = np.array(one), np.array(two), np.array(labels)
+    train, test = np.arange(len(labels)) % 3 != 0, np.arange(len(labels)) % 3 == 0
+    single = _knn_accuracy(one[train], labels[train], one[test], labels[test])
+    pair = _knn_accuracy(two[train], labels[train], two[test], labels[test])
+    assert single < 2.5 / n_cls and pair > 0.6, (single, pair)
+    v = render_video(3, np.random.default_rng([1, 2]), size, frames, distractors=2, **kw)
+    assert (v == render_video(3, np.random.default_rng([1, 2]), size, frames, distractors=2, **kw)).all()
+    assert (v != render_video(3, np.random.default_rng([1, 3]), size, frames, distractors=2, **kw)).any()
+
+
+def test_hard_variant_dataset_records_its_options(tmp_path):
+    r = make_synthetic_dataset(tmp_path / "h", 12, (1, 1, 0), size=(16, 20), num_frames=8, speeds=2, distractors=1)
+    meta = json.loads((tmp_path / "h" / "synthetic.json").read_text())
+    assert meta["speeds"] == 2 and meta["distractors"] == 1 and "clutter" not in meta and meta["version"] == 1
+    assert Path(r["classes"]).read_text().splitlines()[11] == "moving down fast"
+    assert read_path_label_list(r["train"])[1] == list(range(12))
+    with pytest.raises(ValueError, match="num_classes must be in 2..6"):
+        make_synthetic_dataset(tmp_path / "x", 7)

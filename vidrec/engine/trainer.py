@@ -45,6 +45,8 @@ logger = logging.getLogger("vidrec")
 
 # Per-step statistics, summed over micro-batches and then over ranks (one all_reduce per step).
 _LOSS, _CORRECT, _COUNT, _FAILED, _BAD_LOSS, _BAD_GRAD = range(6)
+# Where each statistic sits in the vector ``Trainer.step`` returns (for code that extends a step).
+STEP_STATS = {"loss_sum": _LOSS, "correct": _CORRECT, "clips": _COUNT, "failed": _FAILED}
 
 
 class NonFiniteError(FloatingPointError):
