@@ -2,14 +2,15 @@
 encoder takes down a worker, not the caller. Shared by ``check-videos`` and ``prepare``."""
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, List, Sequence
 
+from .cpus import available_cores
+
 
 def default_workers(n_items: int) -> int:
-    """One process per CPU, no more than there are items."""
-    return max(1, min(n_items, os.cpu_count() or 1))
+    """One process per core this process may use (affinity, cgroup quota), no more than there are items."""
+    return max(1, min(n_items, available_cores()))
 
 
 def process_map(fn: Callable, items: Sequence, workers: int = 0, progress: bool = True, desc: str = "",
