@@ -16,6 +16,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
 
 SECTIONS = [
     ("Model compute: vidrec vs pytorchvideo, and the inference fast paths", "model_speed.py", [], ["--repeats", "2"]),
@@ -38,12 +39,9 @@ def _version(module: str) -> str:
 def versions() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from vidrec.utils.env import cpu_name
+
+    cpu = cpu_name()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return (f"- machine: {cpu}, {os.cpu_count()} CPU cores, GPU: {gpu}\n"
             f"- python {platform.python_version()}, torch {torch.__version__}, "

@@ -446,12 +446,9 @@ def write_curves_csv(rows: list, path: str) -> None:
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from vidrec.utils.env import cpu_name
+
+    cpu = cpu_name()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return (f"{cpu}, {os.cpu_count()} CPU cores, GPU: {gpu}; python {platform.python_version()}, "
             f"torch {torch.__version__}")
