@@ -114,9 +114,9 @@ def main(argv=None):
     return run(a, sections)
 
 
-def write_720p(folder: Path, count: int, frames: int, fps: int = 30, size=(720, 1280)) -> list:
+def write_720p(folder: Path, count: int, frames: int, fps: int = 30, size=(720, 1280), gop: int = 0) -> list:
     """H.264 videos (default 1280x720) of a texture panning across the frame (x264 veryfast: B-frames,
-    GOP 2 s), named ``synthetic_<height>p_<i>.mp4``; -> their paths."""
+    a key frame every ``gop`` frames, default 2 s), named ``synthetic_<height>p_<i>.mp4``; -> their paths."""
     import av
 
     (h, w), m = size, 8 * frames + 64
@@ -128,7 +128,7 @@ def write_720p(folder: Path, count: int, frames: int, fps: int = 30, size=(720, 
                + rng.normal(0, 12, (h + m, w + m, 1))).clip(0, 255).astype(np.uint8)
         paths.append(str(folder / f"synthetic_{h}p_{v}.mp4"))
         with av.open(paths[-1], "w") as out:
-            s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23", "g": str(2 * fps)})
+            s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23", "g": str(gop or 2 * fps)})
             s.height, s.width, s.pix_fmt = h, w, "yuv420p"
             for i in range(frames):
                 dy, dx = (3 * i) % m, (8 * i) % m  # pan right and down

@@ -51,6 +51,16 @@ def moving(i: int) -> int:
     return (7 * i) % 200 + 20
 
 
+def pattern(i: int) -> np.ndarray:
+    """A 48x64 frame unlike every other in three ways (red level, a green bar's width, a blue line's row):
+    a frame read in place of its neighbour cannot pass for it."""
+    a = np.zeros((48, 64, 3), np.uint8)
+    a[..., 0] = moving(i)
+    a[:, : (i % 60) + 2, 1] = 200
+    a[(i // 3) % 48, :, 2] = 255
+    return a
+
+
 def marked(level: int, size) -> np.ndarray:
     """A flat ``level`` frame with a bright block in the top-left corner: shows which way a rotation went."""
     f = np.full((size[0], size[1], 3), level, np.uint8)

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.videos import samples_dir, write_video
+from tests.videos import pattern, samples_dir, write_video
 from vidrec.data import backends
 from vidrec.data.datasets import load_test_views
 from vidrec.data.decoders import FrameStream, probe, read_frames
@@ -20,7 +20,7 @@ from vidrec.inference.stream import ClipStream
 
 GENERATED = ["h264", "mpeg4", "vp9", "mjpeg", "av1", "odd", "long", "mkv40", "rot90", "rot270", "rot180",
              "rot90_w48", "mkv_audio", "avi_audio", "avi_gap", "tiny", "vfr", "corrupt", "lying", "one"]
-EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying", "h264_avi"]
+EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying", "h264_avi", "ps_repeated"]
 REAL = ["demo.mp4", "test.mp4", "test.avi", "flipping_a_pancake.mkv", "corrupted.mp4", "unordered.mov",
         "video_90.mov", "video_270.mov"]
 
@@ -37,6 +37,10 @@ def extra(tmp_path_factory):
         "mpeg4_bf_mp4": write_video(d / "mpeg4_bf.mp4", n=60, codec="mpeg4", bframes=2, values=ramp,
                                     options={"b": "2M"}),
         "h264_avi": write_video(d / "h264_bf.avi", n=60, bframes=2, values=ramp),
+        # FFmpeg's MPEG-PS muxer repeats timestamps here (frames 25-28 stamped t, t+1, t, t+1): a repeated
+        # stamp is another frame for every tool
+        "ps_repeated": write_video(d / "ps_repeated.mpg", n=150, codec="mpeg2video", fmt="mpeg", bframes=2,
+                                   values=pattern, options={"g": "12", "b": "2M"}),
         # 68 frames whose timestamps run 0..443 at 15 fps: the AVI header counts 444 chunks.
         "avi_lying": write_video(d / "lying.avi", n=68, codec="mpeg4", fps=15, values=ramp,
                                  pts=[round(i * 443 / 67) for i in range(68)]),
@@ -119,6 +123,8 @@ def test_backend_matrix_generated(vids, extra, capsys):
         if check_file(name, path, refusals):
             partial.append(name)
     assert partial == ["corrupt"]
+    from vidrec.data.video_index import index_video
+    assert index_video(extra["ps_repeated"]).repeated_ticks  # the case is still what it says
     refused = {(n, b) for n, b, _ in refusals if "fails" not in _}
     # The refusals the matrix found necessary (decord returns wrong frames there, silently).
     for must in [("ps", "decord"), ("ts", "decord"), ("ts_mpeg2", "decord"), ("avi_audio", "decord"),

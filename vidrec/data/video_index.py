@@ -31,6 +31,9 @@ class VideoIndex:
     times: np.ndarray       # (N,) seconds from the first frame, sorted: frame i is shown at times[i]
     ticks: np.ndarray       # (N,) the same as integer timestamps in the stream's time base
     reordered: bool         # packets arrive out of presentation order (B-frames)
+    keys: np.ndarray = None  # (K,) ids of the key frames (where a decoder may start), ascending; None: unknown
+    open_gop: bool = True   # frames after a key frame may depend on frames before it (or we cannot tell)
+    repeated_ticks: bool = False  # several frames share a timestamp: a frame cannot be found by its time
 
     @property
     def num_frames(self) -> int:
@@ -111,7 +114,7 @@ def _read_index(path: str) -> VideoIndex:
             if not c.streams.video:
                 raise VideoError(path, "no video stream (audio-only or not a video)")
             s = c.streams.video[0]
-            ticks, reordered, last = [], False, None
+            ticks, key_ticks, reordered, last, key, leading = [], [], False, None, None, False
             for pk in c.demux(s):
                 if pk.size == 0:
                     continue  # flush or empty chunk: no frame
@@ -119,23 +122,35 @@ def _read_index(path: str) -> VideoIndex:
                 if t is None:
                     t = (last + 1) if last is not None else 0
                 reordered |= last is not None and t < last
+                if pk.is_keyframe:
+                    key = int(t)
+                    key_ticks.append(key)
+                else:
+                    leading |= key is not None and t < key  # shown before its key frame, decoded after it
                 ticks.append(int(t))
                 last = t
             fps = float(s.average_rate or s.guessed_rate or s.base_rate or 0.0)
             tb = float(s.time_base) if s.time_base else (1.0 / fps if fps else 0.0)
             info = dict(container=c.format.name, codec=s.codec_context.name, fps=fps,
-                        header_frames=header_count(s, c))
+                        header_frames=header_count(s, c),
+                        # AVI stamps packets in decode order: leading frames cannot be told from them
+                        open_gop=bool(leading or c.format.name == "avi"))
     except VideoError:
         raise
     except Exception as e:  # av.error.*: not a container FFmpeg understands
         raise VideoError(path, reason_of(e, path)) from None
     if not ticks:
         raise VideoError(path, "no frame could be decoded (the video stream is empty)")
-    ticks = np.unique(np.asarray(ticks, dtype=np.int64))  # presentation order; duplicates are one frame
+    ticks = np.sort(np.asarray(ticks, dtype=np.int64))  # presentation order; a repeated stamp is another frame
     if not tb:  # no time base and no rate: evenly spaced frames of unknown rate
         times = np.arange(ticks.size, dtype=np.float64)
     else:
         times = (ticks - ticks[0]) * tb
+    keys = np.unique(np.searchsorted(ticks, np.asarray(key_ticks, dtype=np.int64)))
+    keys = keys[keys < ticks.size] if len(key_ticks) else None  # no flags at all: unknown, not "none"
     times.flags.writeable = ticks.flags.writeable = False  # shared through the cache
-    return VideoIndex(path=path, times=times, ticks=ticks, reordered=bool(reordered),
+    if keys is not None:
+        keys.flags.writeable = False
+    return VideoIndex(path=path, times=times, ticks=ticks, reordered=bool(reordered), keys=keys,
+                      repeated_ticks=bool(ticks.size > 1 and (np.diff(ticks) == 0).any()),
                       start_time=float(ticks[0] * tb) if tb else 0.0, **info)

@@ -33,6 +33,8 @@ def refuses(index) -> str:
     for name, what in REFUSED_CONTAINERS.items():
         if name in index.container.split(","):
             return f"decord mis-seeks in an {what} ({index.container})"
+    if index.repeated_ticks:
+        return "several frames share a timestamp: decord seeks by timestamps"
     if index.codec == "mpeg4" and index.reordered:
         return "decord returns wrong frames after a seek in MPEG-4 Part 2 with B-frames"
     if index.codec == "h264" and "avi" in index.container.split(","):

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import VideoError, reason_of
 from . import Decoded
 
-SEEK_MARGIN_FRAMES = 2.0  # seek only when the first wanted frame is this many seconds' worth of frames in
+SEEK_MARGIN_SECONDS = 2.0  # without key-frame flags: seek this far before the first wanted frame
 
 
 def unavailable() -> str:
@@ -78,15 +78,28 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE") ->
             yield fid, frame
 
 
+def seek_tick(index, first: int):
+    """Where to start decoding for frame ``first``: the timestamp of the last key frame at or before it
+    (one key frame earlier when frames may depend on the previous group of pictures), or None to read
+    from the start. Files without key-frame flags fall back to a fixed margin before the frame; files
+    whose frames share timestamps are always read from the start (a seek could not be placed)."""
+    if index.repeated_ticks:
+        return None
+    if index.keys is None:
+        margin = int(SEEK_MARGIN_SECONDS * max(index.fps, 1.0))
+        return int(index.ticks[first - margin]) if first > 2 * margin else None
+    j = int(np.searchsorted(index.keys, first, side="right")) - 1 - int(index.open_gop)
+    return int(index.ticks[index.keys[j]]) if j >= 0 and index.keys[j] > 0 else None
+
+
 def read(path: str, ids: np.ndarray, index, seek: bool = True) -> Decoded:
-    """Decode frames ``ids`` (sorted, unique). Seeks to a key frame before the first one when it is
-    far from the start; a stream that breaks stops the read (``Decoded.stopped_at``)."""
+    """Decode frames ``ids`` (sorted, unique), from the key frame before the first one (:func:`seek_tick`);
+    a stream that breaks stops the read (``Decoded.stopped_at``)."""
     out = Decoded()
     if not len(ids):
         return out
     wanted, first, last = set(int(i) for i in ids), int(ids[0]), int(ids[-1])
-    margin = int(SEEK_MARGIN_FRAMES * max(index.fps, 1.0))
-    start_tick = int(index.ticks[first - margin]) if seek and first > 2 * margin else None
+    start_tick = seek_tick(index, first) if seek else None
     try:
         from av.video.reformatter import VideoReformatter
 

@@ -108,6 +108,8 @@ def refuses(index) -> str:
     for name, what in REFUSED_CONTAINERS.items():
         if name in names:
             return f"torchcodec {what} ({index.container})"
+    if index.repeated_ticks:
+        return "several frames share a timestamp: torchcodec finds frames by their times"
     return ""
 
 
