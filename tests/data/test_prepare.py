@@ -190,6 +190,39 @@ def test_a_copy_that_does_not_verify_is_not_kept(vids, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_video_past_its_time_limit_fails_alone_and_leaves_nothing(vids, tmp_path, monkeypatch, capsys):
+    """A source that decodes or encodes forever (here: an encoder stuck in its 6th frame) fails as a timeout
+    within the limit; its old copy and the other videos are unharmed."""
+    import time
+
+    out = tmp_path / "o"
+    prepare_one(vids["h264"], str(out / "v.mp4"), SMALL)
+    before = (out / "v.mp4").read_bytes()
+    write = prepare._Encoder.write
+
+    stuck_once = []
+
+    def stuck(self, frame, t):
+        if self.frames == 5 and not stuck_once:  # the first video only
+            stuck_once.append(1)
+            time.sleep(30)
+        write(self, frame, t)
+
+    monkeypatch.setattr(prepare._Encoder, "write", stuck)
+    t0 = time.perf_counter()
+    items = [(vids["h264"], "v.mp4"), (vids["mkv_audio"], "w.mkv")]
+    res = prepare_videos(items, str(out), Settings(short_side=32, keyint=4), workers=1, progress=False, timeout=1.0)
+    assert time.perf_counter() - t0 < 20
+    hung, other = res["videos"]
+    assert hung["status"] == "failed" and hung["reason"].startswith("timeout: not done after 1 s")
+    assert other["status"] == "done" and (out / "w.mkv").is_file()
+    assert (out / "v.mp4").read_bytes() == before and not temp_files(out)
+    # the default grows with the video: 120 s + 10 s per second of it
+    assert prepare.time_allowed(0.0) == 120 and prepare.time_allowed(60.0) == 720 and prepare.time_allowed(5, 0) == 0
+    assert vidrec(["prepare", vids["h264"], "--out", str(out), "--timeout", "-1"]) == 2
+    assert "--timeout must be >= 0" in capsys.readouterr().err
+
+
 def test_a_killed_run_leaves_no_copy_and_the_next_run_cleans_up(vids, tmp_path):
     out = tmp_path / "o"
     code = ("import os, signal\nfrom vidrec.data import prepare\nwrite = prepare._Encoder.write\n"

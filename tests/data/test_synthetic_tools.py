@@ -132,7 +132,7 @@ def test_collect_paths_videos_folders_lists(tmp_path):
 
 def test_timeout_inside_a_decoder_is_reported_as_a_timeout(monkeypatch, vids):
     """The alarm fires inside a decoder, whose generic ``except Exception`` turned it into a VideoError
-    ("pyav: _Timeout: "): the timeout is a BaseException, so the intended reason reaches the report."""
+    ("pyav: TimeLimitExceeded: "): the timeout is a BaseException, so the intended reason reaches the report."""
     import time
 
     from vidrec.data.decoders import VideoError

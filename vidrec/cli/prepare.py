@@ -33,7 +33,8 @@ from .common import EXIT_OK, EXIT_PARTIAL, add_common_args, fail, one_line_error
 
 @one_line_errors
 def main(argv=None, prog=None) -> int:
-    from ..data.prepare import REPORT_NAME, X264_PRESETS, Settings, prepare_videos, summary_line
+    from ..data.prepare import (BASE_SECONDS, REPORT_NAME, SECONDS_PER_VIDEO_SECOND, X264_PRESETS, Settings,
+                                prepare_videos, summary_line)
     from ..data.video_check import collect_inputs
 
     d = Settings()
@@ -65,6 +66,9 @@ def main(argv=None, prog=None) -> int:
                    help="parallel processes (default: number of CPUs)")
     p.add_argument("--allow-outside-root", action="store_true",
                    help="accept list entries (or symlinks) that resolve outside --root (DATA.ALLOW_OUTSIDE_ROOT)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"seconds allowed per video before it fails as a timeout (default: {BASE_SECONDS:g} + "
+                        f"{SECONDS_PER_VIDEO_SECOND:g} per second of video; 0: no limit)")
     p.add_argument("--report", default="", help=f"report file (default OUT/{REPORT_NAME})")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -73,7 +77,9 @@ def main(argv=None, prog=None) -> int:
     items = collect_inputs(a.inputs, a.root, allow_outside=a.allow_outside_root, opt_out="pass --allow-outside-root")
     if not items:
         return fail(f"no video files found in {' '.join(a.inputs)}")
-    res = prepare_videos(items, a.out, settings, workers=a.jobs, report=a.report)
+    if a.timeout is not None and a.timeout < 0:
+        return fail(f"--timeout must be >= 0 seconds (0: no limit), got {a.timeout:g}")
+    res = prepare_videos(items, a.out, settings, workers=a.jobs, report=a.report, timeout=a.timeout)
     for r in res["videos"]:
         if r["status"] == "failed":
             print(f"FAILED {r['source']}: {r['reason']}", file=sys.stderr)

@@ -1,8 +1,7 @@
 """Probe many videos in parallel and write a report plus a quarantine list.
 
 Each video is probed in a worker process (a crash or hang cannot take the
-caller down) under a per-video time limit (SIGALRM in the worker: decoding
-returns to Python after every frame, so slow files are cut off).
+caller down) under a per-video time limit (:mod:`vidrec.utils.time_limit`).
 """
 from __future__ import annotations
 
@@ -10,27 +9,17 @@ import csv
 import json
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .decoders import VideoError, probe
 from .lists import VIDEO_EXTS
 from ..utils.parallel import process_map
+from ..utils.time_limit import TimeLimitExceeded, time_limit
 from ..utils.text import plural
 
 logger = logging.getLogger("vidrec.data")
 FIELDS = ["path", "ok", "status", "reason", "frames", "fps", "width", "height", "duration", "backend"]
-
-
-class _Timeout(BaseException):
-    """Raised by the alarm inside the decoder. A BaseException, so that the decoders' generic
-    ``except Exception`` (which turns library errors into a VideoError) lets it through to
-    :func:`check_one`, which reports it as a timeout."""
-
-
-def _alarm(signum, frame):
-    raise _Timeout()
 
 
 def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str = "keep") -> Dict:
@@ -41,12 +30,9 @@ def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str =
     """
     row = dict.fromkeys(FIELDS, "")
     row.update(path=str(path), ok=False, status="failed")
-    use_alarm = timeout and hasattr(signal, "SIGALRM")
-    if use_alarm:
-        old = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        info = probe(path, backend=backend, partial=partial)
+        with time_limit(timeout):
+            info = probe(path, backend=backend, partial=partial)
         notes = [info["warning"]] if info["warning"] else []
         if "fallback_reason" in info:
             notes.append("decoded by fallback: " + info["fallback_reason"])
@@ -56,14 +42,10 @@ def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str =
                    backend=info["backend"], reason="; ".join(notes))
     except VideoError as e:
         row["reason"] = e.reason
-    except _Timeout:
+    except TimeLimitExceeded:
         row["reason"] = f"timeout: probing took more than {timeout:g} s"
     except Exception as e:  # never let one file stop the scan
         row["reason"] = f"{type(e).__name__}: {e}"
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
     return row
 
 
