@@ -97,13 +97,15 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         sets = {}
-        for gop, what in ((32, "key frame every 32 (vidrec prepare)"), (60, "every 2 s"), (250, "every 250 (x264 default)")):
+        for gop, what in ((32, "key frame every 32 (vidrec prepare)"), (60, "every 2 s"),
+                          (250, "every 250 (x264 default)")):
             d = Path(tmp) / f"gop{gop}"
             d.mkdir()
             sets[f"320p H.264, {what}"] = write_720p(d, 2, 300, size=(320, 426), gop=gop)
         if os.path.isdir(a.videos):
             sets["real samples"] = [str(v) for v in videos_under(a.videos)]
-        print("| files | key frame: clips/s | 2 s margin: clips/s | ratio | frames decoded per clip (key frame / margin) |")
+        print("| files | key frame: clips/s | 2 s margin: clips/s | ratio | "
+              "frames decoded per clip (key frame / margin) |")
         print("|---|---|---|---|---|")
         for name, paths in sets.items():
             m = measure(paths, a)

@@ -23,6 +23,7 @@ SECTIONS = [
     ("Data pipeline: loaders vs the raw decoder, 30-view decoding", "data_throughput.py", [], ["--repeats", "1"]),
     ("Prepared datasets: training on re-encoded copies vs the originals", "prepare_speed.py", [], ["--repeats", "1"]),
     ("PyAV clip reads: from the key frame before a clip vs a fixed 2 s margin", "pyav_seek.py", [], ["--repeats", "1"]),
+    ("Model input on the CPU: uint8 clips to normalised float", "normalize_speed.py", [], ["--repeats", "2"]),
     ("End to end: demo-config training, and where the time goes", "end_to_end.py", [], ["--epochs", "1"]),
     ("GPU training step (fp32 / bf16 / channels_last_3d / compile)", "gpu_training.py", [], ["--steps", "3"]),
     ("GPU readiness: bf16/fp16 parity, cuDNN, training, loader, NVDEC decoding", "gpu_check.py", [],

@@ -66,6 +66,20 @@ def test_to_model_input_layouts_agree(fmt):
         to_model_input(x[0], torch.device("cpu"), MEAN, STD)
 
 
+def test_channels_last_rows_path_is_bitwise_the_broadcast_one():
+    """normalize() in channels_last_3d multiplies whole W x 3 rows: per-channel factors in the right
+    order, the same float32 numbers as the plain broadcast in the default layout."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (2, 3, 5, 7, 3), dtype=torch.uint8, generator=g)
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+    y = normalize(x, mean, std, torch.channels_last_3d)
+    assert y.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(y, normalize(x, mean, std))
+    ref = (x.permute(0, 4, 1, 2, 3).double() / 255 - torch.tensor(mean).double().view(3, 1, 1, 1)) \
+        / torch.tensor(std).double().view(3, 1, 1, 1)
+    assert torch.allclose(y.double(), ref, atol=1e-5)
+
+
 def smooth(t=2, h=48, w=64):
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     img = torch.stack([xx * 3, yy * 4, (xx + yy) * 2], -1).clamp(0, 255).to(torch.uint8)

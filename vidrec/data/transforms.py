@@ -36,7 +36,15 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     layout, so the conversion is a single streaming pass with no transpose.
     """
     x = frames.movedim(-1, -4).to(torch.float32, memory_format=memory_format, copy=True)  # never the caller's
-    scale, shift = _affine(tuple(map(float, mean)), tuple(map(float, std)), x.device)
+    mean, std = tuple(map(float, mean)), tuple(map(float, std))
+    if x.dim() == 5 and memory_format == torch.channels_last_3d and x.is_contiguous(memory_format=memory_format):
+        # The memory is (B, T, H, W, 3): multiply and add along whole rows of W x 3 factors, which
+        # vectorise, instead of broadcasting 3 channels innermost (3x slower on a CPU). The same numbers.
+        rows = x.permute(0, 2, 3, 4, 1).flatten(-2)  # a view of x
+        scale, shift = affine_rows(mean, std, x.device, x.shape[-1])
+        rows.mul_(scale.flatten()).add_(shift.flatten())
+        return x
+    scale, shift = _affine(mean, std, x.device)
     return x.mul_(scale).add_(shift)
 
 
@@ -48,6 +56,13 @@ def _affine(mean: Tuple[float, ...], std: Tuple[float, ...], device: torch.devic
     scale = 1.0 / (255.0 * std_t)
     shift = -torch.tensor(mean, dtype=torch.float32) / std_t
     return scale.view(3, 1, 1, 1).to(device), shift.view(3, 1, 1, 1).to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def affine_rows(mean: Tuple[float, ...], std: Tuple[float, ...], device: torch.device, width: int):
+    """:func:`_affine`'s factors laid out along an image row of ``width`` pixels: (width, 3) each, to
+    multiply channel-last rows (the 3 channels innermost) without a broadcast."""
+    return tuple(f.view(3).repeat(width).view(width, 3) for f in _affine(mean, std, device))
 
 
 def to_model_input(clips, device: torch.device, mean: Sequence[float], std: Sequence[float],
@@ -199,7 +214,8 @@ class ViewCutter:
     def __init__(self, device: torch.device, mean: Sequence[float], std: Sequence[float],
                  memory_format: torch.memory_format = torch.contiguous_format, chunk: int = 0):
         self.device, self.memory_format, self.chunk = torch.device(device), memory_format, int(chunk)
-        self.scale, self.shift = _affine(tuple(map(float, mean)), tuple(map(float, std)), self.device)
+        self.mean_std = tuple(map(float, mean)), tuple(map(float, std))
+        self.scale, self.shift = _affine(*self.mean_std, self.device)
         self.per_frame = self.device.type == "cpu" and memory_format == torch.channels_last_3d
         self._buf = torch.empty(0, device=self.device)
 
@@ -212,7 +228,7 @@ class ViewCutter:
             part = views[s:s + step]
             size = part[0][0]["crop"]
             out = self._buffer(len(part), part[0][0]["rows"].shape[1], size)
-            scale, shift = (f.view(3).repeat(size).view(size, 3) for f in (self.scale, self.shift))  # (W, 3)
+            scale, shift = affine_rows(*self.mean_std, self.device, size)  # (W, 3)
             for k, (u, t, c) in enumerate(part):
                 if cur is None or cur[0] is not u:  # the union goes to the device once
                     cur = (u, u["frames"].to(self.device, non_blocking=True),
