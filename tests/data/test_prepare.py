@@ -223,6 +223,24 @@ def test_a_video_past_its_time_limit_fails_alone_and_leaves_nothing(vids, tmp_pa
     assert "--timeout must be >= 0" in capsys.readouterr().err
 
 
+def test_one_decoder_thread_per_worker_process(vids, tmp_path, monkeypatch):
+    """With many worker processes each decoder gets one thread (not cores x cores); alone, FFmpeg's choice."""
+    from vidrec.data import video_check
+    from vidrec.data.backends import pyav_backend
+
+    seen, real = [], pyav_backend.decoded_frames
+    monkeypatch.setattr(pyav_backend, "decoded_frames",
+                        lambda *a, **k: seen.append(k.get("thread_count")) or real(*a, **k))
+    prepare_one(vids["h264"], str(tmp_path / "a.mp4"), SMALL, threads=1)  # what a worker of many gets
+    assert seen == [1, 1]  # the source, and the copy's verification
+    seen.clear()
+    prepare_videos([(vids["h264"], "b.mp4")], str(tmp_path), SMALL, workers=1, progress=False)
+    assert seen == [0, 0]
+    seen.clear()
+    video_check.check_one(vids["h264"], threads=1)
+    assert seen[0] == 1
+
+
 def test_a_killed_run_leaves_no_copy_and_the_next_run_cleans_up(vids, tmp_path):
     out = tmp_path / "o"
     code = ("import os, signal\nfrom vidrec.data import prepare\nwrite = prepare._Encoder.write\n"

@@ -147,8 +147,8 @@ class FrameStream:
     Convert frames with :func:`to_rgb` and the reused :attr:`reformatter`.
     """
 
-    def __init__(self, path, partial: str = "keep"):
-        self.path = str(path)
+    def __init__(self, path, partial: str = "keep", threads: int = 0):
+        self.path, self.threads = str(path), int(threads)  # decoder threads; 0: one per core
         if partial not in PARTIAL_POLICIES:
             raise ValueError(f"DATA.PARTIAL_VIDEO must be one of {PARTIAL_POLICIES}, got {partial!r}")
         self.index = index_video(self.path)
@@ -160,7 +160,8 @@ class FrameStream:
 
         self.reformatter = VideoReformatter()
         n = self.index.num_frames
-        it = pyav_backend.decoded_frames(self.path, self.index, threads="AUTO")  # frame threads: faster here
+        it = pyav_backend.decoded_frames(self.path, self.index, threads="AUTO",  # frame threads: faster here
+                                         thread_count=self.threads)
         while True:
             try:
                 fid, frame = next(it)
@@ -191,17 +192,19 @@ def count_frames(path) -> int:
     return sum(1 for _ in stream)
 
 
-def probe(path, backend: Union[str, Sequence[str]] = "decord", fallback: bool = True, partial: str = "keep") -> Dict:
+def probe(path, backend: Union[str, Sequence[str]] = "decord", fallback: bool = True, partial: str = "keep",
+          threads: int = 0) -> Dict:
     """Trustworthy facts about a video: frames that decode, times, display size, and the verdict.
 
     Decodes the whole file with PyAV (header counts lie, streams break), then reads
     the first and the last usable frame through ``backend`` (as training would), so a
     file the pipeline reads only through a fallback, or not at all, shows here.
     ``status``: "ok", or "partial" (the stream breaks; usable with ``partial="keep"``).
+    ``threads``: decoder threads (0: one per core; 1 in each of many worker processes).
     """
     path = str(path)
     check_file(path)
-    stream = FrameStream(path, partial=partial)
+    stream = FrameStream(path, partial=partial, threads=threads)
     n = sum(1 for _ in stream)
     frames, info = read_frames(path, [0, n - 1], backend=backend, fallback=fallback, partial=partial)
     index = stream.index

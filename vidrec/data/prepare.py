@@ -180,9 +180,9 @@ def _scaled(frame, size: Tuple[int, int], reformatter):
     return av.VideoFrame.from_ndarray(rotate(rgb, frame.rotation), format="rgb24")
 
 
-def verify(path: str, frames: int, size: Tuple[int, int]) -> None:
+def verify(path: str, frames: int, size: Tuple[int, int], threads: int = 0) -> None:
     """Decode the whole copy: ``frames`` frames of display size ``size``, else a :class:`VideoError`."""
-    stream = FrameStream(path, partial="fail")
+    stream = FrameStream(path, partial="fail", threads=threads)
     n, got = 0, None
     for _, _, frame in stream:
         got = got or _display_size(frame)
@@ -194,10 +194,10 @@ def verify(path: str, frames: int, size: Tuple[int, int]) -> None:
 
 def encode(source: str, tmp: str, settings: Settings, comment: str, threads: int = 1) -> Dict:
     """Decode ``source`` front to back and write the copy to ``tmp``; -> its display size and, for a
-    stream that breaks, the warning."""
+    stream that breaks, the warning. ``threads``: of the decoders and the encoder (0: one per core)."""
     from av.video.reformatter import VideoReformatter
 
-    stream = FrameStream(source, partial=settings.partial)
+    stream = FrameStream(source, partial=settings.partial, threads=threads)
     index = stream.index
     keep = kept_frames(index.times, settings.max_fps)
     reformatter, enc, size, src_size = VideoReformatter(), None, None, None
@@ -214,7 +214,7 @@ def encode(source: str, tmp: str, settings: Settings, comment: str, threads: int
     finally:
         if enc is not None:
             enc.close()
-    verify(tmp, enc.frames, size)
+    verify(tmp, enc.frames, size, threads)
     return {"source_size": f"{src_size[1]}x{src_size[0]}", "warning": stream.warning}
 
 
@@ -295,7 +295,7 @@ def prepare_videos(items: Sequence[Tuple[str, str]], out_dir: str, settings: Set
     planned = output_paths(items, out_dir)
     todo = [(s, o, settings) for s, o, why in planned if not why]
     workers = workers or default_workers(len(todo))
-    todo = [(*job, 0 if workers == 1 else 1, timeout) for job in todo]  # encoder threads: auto, or one per process
+    todo = [(*job, 0 if workers == 1 else 1, timeout) for job in todo]  # codec threads: auto, or one per process
     done = iter(process_map(_prepare_star, todo, workers, progress, desc="preparing videos"))
     rows = []
     for source, output, why in planned:

@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from .decoders import VideoError, probe
 from .lists import VIDEO_EXTS
-from ..utils.parallel import process_map
+from ..utils.parallel import default_workers, process_map
 from ..utils.time_limit import TimeLimitExceeded, time_limit
 from ..utils.text import plural
 
@@ -22,7 +22,7 @@ logger = logging.getLogger("vidrec.data")
 FIELDS = ["path", "ok", "status", "reason", "frames", "fps", "width", "height", "duration", "backend"]
 
 
-def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str = "keep") -> Dict:
+def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str = "keep", threads: int = 0) -> Dict:
     """Probe one video -> a report row (never raises for a bad video).
 
     ``status``: "ok", "partial" (the stream breaks; training, testing and prediction use
@@ -32,7 +32,7 @@ def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str =
     row.update(path=str(path), ok=False, status="failed")
     try:
         with time_limit(timeout):
-            info = probe(path, backend=backend, partial=partial)
+            info = probe(path, backend=backend, partial=partial, threads=threads)
         notes = [info["warning"]] if info["warning"] else []
         if "fallback_reason" in info:
             notes.append("decoded by fallback: " + info["fallback_reason"])
@@ -72,7 +72,9 @@ def check_videos(paths: Iterable[str], workers: int = 0, timeout: float = 60.0, 
     """Probe ``paths`` with a process pool -> rows (input order); optionally write the
     report and the quarantine list (failed paths, one per line); logs a summary."""
     paths = [str(p) for p in paths]
-    rows = process_map(_check_star, [(p, timeout, backend, partial) for p in paths], workers, progress,
+    workers = workers or default_workers(len(paths))
+    threads = 0 if workers == 1 else 1  # decoder threads: auto, or one per process (not cores x cores)
+    rows = process_map(_check_star, [(p, timeout, backend, partial, threads) for p in paths], workers, progress,
                        desc="checking videos")
     if report:
         write_report(rows, report)

@@ -46,7 +46,8 @@ class SeekLost(Exception):
     """After a seek, the first frame's timestamp is not in the index: where we are is unknown."""
 
 
-def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE") -> Iterator[Tuple[int, object]]:
+def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE",
+                   thread_count: int = 0) -> Iterator[Tuple[int, object]]:
     """``(frame id, av.VideoFrame)`` in presentation order, from the start or from the key frame
     before ``start_tick``.
 
@@ -54,7 +55,8 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE") ->
     first frame after a seek is placed by its timestamp (looked up in the index); raises
     :class:`SeekLost` when it cannot be. Timestamps are not trusted beyond that: AVI
     packets, for one, carry decode-order timestamps (1, 3, 2, ...). Decoding errors
-    propagate: callers decide what a broken stream means.
+    propagate: callers decide what a broken stream means. ``threads``: FFmpeg's thread type;
+    ``thread_count`` 0: FFmpeg's choice (one per core; "SLICE" always uses one).
     """
     import av
 
@@ -62,8 +64,8 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE") ->
     with av.open(path, metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = threads
-        if threads == "SLICE":
-            stream.codec_context.thread_count = 1
+        if threads == "SLICE" or thread_count:
+            stream.codec_context.thread_count = 1 if threads == "SLICE" else int(thread_count)
         if start_tick is not None:
             container.seek(int(start_tick), stream=stream, backward=True, any_frame=False)
         fid = -1
