@@ -31,6 +31,7 @@ def test_tiny_study_caches_resumes_and_reports(ds, tmp_path):
         assert f"| {depth} | {net} |" in text
     assert "![training curves](page.png)" in text and "tiny.yaml" in text and "## Setup" in text
     assert "- 34 layers, iResNet3D minus ResNet3D: final train loss" in text and "steps to threshold" in text
+    assert "- ResNet3D at 18 / 34 layers: final train loss" in text and "--report-only" not in text
     assert (tmp_path / "docs" / "page.png").stat().st_size > 10_000
     csv = (tmp_path / "docs" / "page_curves.csv").read_text().splitlines()
     assert csv[0] == "family,depth,seed,step,clips,loss,top1" and len(csv) == 1 + 4 * 8
@@ -57,8 +58,23 @@ def test_smoothing_and_steps_to_threshold(ds):
     assert [round(a, 1) for _, _, a in sm] == [10, 25, 25, 25, 40, 40]
     s = ds["summarize"]({"curve": curve, "val": None, "status": "ok"}, {"smooth_steps": 20, "threshold_top1": 30})
     assert s["steps_to_threshold"] == 50 and s["final_top1"] == 40 and abs(s["final_loss"] - 1.45) < 1e-9
+    assert abs(s["peak_loss"] - 1.9) < 1e-9  # the first window: the loss only falls afterwards
     assert ds["summarize"]({"curve": curve, "val": None, "status": "ok"},
                            {"smooth_steps": 20, "threshold_top1": 50})["steps_to_threshold"] is None
+
+
+def test_depth_trends_report_each_family_by_depth(ds):
+    def summ(loss, val, reached):
+        return {"final_loss": loss, "final_top1": 10.0, "val_top1": val, "steps_to_threshold": reached,
+                "diverged": False}
+
+    rows = [{"family": "resnet3d", "depth": 50, "summaries": [summ(2.0, 30.0, 100), summ(2.2, 20.0, None)]},
+            {"family": "resnet3d", "depth": 200, "summaries": [summ(2.6, 8.0, None), summ(2.8, float("nan"), None)]},
+            {"family": "iresnet3d", "depth": 50, "summaries": [summ(1.9, 40.0, 90)]},
+            {"family": "iresnet3d", "depth": 200, "summaries": []}]  # not run yet: one depth only, no line
+    lines = ds["depth_trends"]({"grid": {"resnet3d": [50, 200], "iresnet3d": [50, 200]}}, rows)
+    assert lines == ["- ResNet3D at 50 / 200 layers: final train loss 2.100 / 2.700; val top-1 25.0 / 8.0%; "
+                     "seeds reaching the threshold 1/2, 0/2"]
 
 
 def test_real_data_lists_make_the_run_configs(ds, tmp_path):
