@@ -69,7 +69,9 @@ def main(argv=None):
         "against the raw decoder fetching exactly the same frames (the train loader also with 2 clips per decode, the "
         "test loader shipping each video's decoded union and cutting the views where the model runs); one decode "
         "per 30-view video against decoding each view; training on `vidrec prepare` copies against the original "
-        "720p/1080p sources; demo training at the default loader workers (auto) and with 0-2, a deeper prefetch, "
+        "720p/1080p sources; PyAV clip reads from the key frame before a clip against the earlier fixed 2 s margin; "
+        "CPU model input (uint8 -> normalised float) against the earlier broadcast code; demo training at the "
+        "default loader workers (auto) and with 0-2, a deeper prefetch, "
         "the other memory layout and the resize on the device, against the in-process loader. The GPU sections "
         "run only where CUDA is present.\n",
     ]
