@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gpu_training import VARIANTS, bf16_matmul_peak, measure, sync, training_flops  # noqa: E402
+from vidrec.engine.precision import mkldnn_disabled  # noqa: E402
 from vidrec.models import create  # noqa: E402
 
 # Limits. bf16 keeps 8 significant bits (unit roundoff u = 2^-8 = 3.9e-3), fp16 and TF32 11 (u = 4.9e-4).
@@ -469,6 +470,46 @@ SECTIONS = {"env": env_section, "conv3d": conv3d_section, "parity": parity_secti
             "loader": loader_section, "decode": decode_section, "compile": compile_section}
 
 
+def run_sections(a, device, clock) -> dict:
+    """Every section in turn (env first: the others use its bf16 peak) under the overall budget, with a
+    hard stop if something hangs; the results are saved after each section."""
+    threads = torch.get_num_threads()
+    if a.tiny and device.type == "cpu":  # a smoke run on a shared CPU: OpenMP threads waiting on each other
+        torch.set_num_threads(1)         # made it 5x slower
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(int(a.budget) + 40)  # a hard stop if something hangs: the table still prints
+    results = {}
+    try:
+        for section in ["env"] + [x for x in a.sections.split(",") if x != "env"]:
+            clock.start(section, CAPS[section], 0.0 if a.tiny else EXPECT.get(section, 0.0))
+            if section == "compile" and not a.compile_models:
+                clock.skipped.append("compile: no model to compile" + (" (--tiny)" if a.tiny else ""))
+                continue
+            if section != "env" and time.perf_counter() - clock.t0 > a.budget:
+                clock.skipped.append(f"{section}: the overall budget ({a.budget:.0f} s) was spent")
+                continue
+            t = time.perf_counter()
+            try:
+                r = SECTIONS[section](a, device, clock, results)
+            except Exception as e:  # report and go on: the table is the point
+                r = {"error": why(e)}
+                clock.say(section, "ERROR " + r["error"])
+            if "skip" in r:
+                clock.skipped.append(f"{section}: {r['skip']}")
+                print(f"[{section}] skipped: {r['skip']}", flush=True)
+            r["seconds"] = time.perf_counter() - t
+            results[section] = r
+            save(a, results, clock)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    except Deadline:  # between sections
+        clock.skipped.append(f"the sections after {clock.section}: the overall budget ran out")
+    finally:
+        signal.alarm(0)
+        torch.set_num_threads(threads)
+    return results
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", help="cuda (the check) or cpu (a smoke run of the same code)")
@@ -506,41 +547,12 @@ def main(argv=None):
     if a.site:
         print(add_site(a.site))
     torch.backends.cudnn.benchmark = True
-    threads = torch.get_num_threads()
-    if a.tiny and device.type == "cpu":  # a smoke run on a shared CPU: OpenMP threads waiting on each other
-        torch.set_num_threads(1)         # made it 5x slower
+    if device.type == "cpu":  # the smoke run computes as vidrec's CPU bf16 training does
+        print("gpu_check on the CPU: oneDNN convolutions off, as in vidrec's CPU bf16 training (torch 2.13's oneDNN "
+              "bf16 Conv3d weight gradient is wrong or NaN on some AVX512_BF16 CPUs: vidrec.engine.precision)")
     clock = Clock(a.budget)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(int(a.budget) + 40)  # a hard stop if something hangs: the table still prints
-    results = {}
-    try:  # env first: the others use its bf16 peak
-        for section in ["env"] + [x for x in a.sections.split(",") if x != "env"]:
-            clock.start(section, CAPS[section], 0.0 if a.tiny else EXPECT.get(section, 0.0))
-            if section == "compile" and not a.compile_models:
-                clock.skipped.append("compile: no model to compile" + (" (--tiny)" if a.tiny else ""))
-                continue
-            if section != "env" and time.perf_counter() - clock.t0 > a.budget:
-                clock.skipped.append(f"{section}: the overall budget ({a.budget:.0f} s) was spent")
-                continue
-            t = time.perf_counter()
-            try:
-                r = SECTIONS[section](a, device, clock, results)
-            except Exception as e:  # report and go on: the table is the point
-                r = {"error": why(e)}
-                clock.say(section, "ERROR " + r["error"])
-            if "skip" in r:
-                clock.skipped.append(f"{section}: {r['skip']}")
-                print(f"[{section}] skipped: {r['skip']}", flush=True)
-            r["seconds"] = time.perf_counter() - t
-            results[section] = r
-            save(a, results, clock)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-    except Deadline:  # between sections
-        clock.skipped.append(f"the sections after {clock.section}: the overall budget ran out")
-    finally:
-        signal.alarm(0)
-        torch.set_num_threads(threads)
+    with mkldnn_disabled(device.type == "cpu"):
+        results = run_sections(a, device, clock)
     save(a, results, clock)
     width = max((len(c) for c, _ in clock.rows), default=10)
     print(f"\n== gpu_check summary ({time.perf_counter() - clock.t0:.0f} s) ==")
