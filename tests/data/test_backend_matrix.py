@@ -20,7 +20,7 @@ from vidrec.inference.stream import ClipStream
 
 GENERATED = ["h264", "mpeg4", "vp9", "mjpeg", "av1", "odd", "long", "mkv40", "rot90", "rot270", "rot180",
              "rot90_w48", "mkv_audio", "avi_audio", "avi_gap", "tiny", "vfr", "corrupt", "lying", "one"]
-EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying", "h264_avi", "ps_repeated"]
+EXTRA = ["ps", "ts", "ts_mpeg2", "mpeg4_bf_mp4", "avi_lying", "h264_avi", "ps_repeated", "flv"]
 REAL = ["demo.mp4", "test.mp4", "test.avi", "flipping_a_pancake.mkv", "corrupted.mp4", "unordered.mov",
         "video_90.mov", "video_270.mov"]
 
@@ -37,6 +37,8 @@ def extra(tmp_path_factory):
         "mpeg4_bf_mp4": write_video(d / "mpeg4_bf.mp4", n=60, codec="mpeg4", bframes=2, values=ramp,
                                     options={"b": "2M"}),
         "h264_avi": write_video(d / "h264_bf.avi", n=60, bframes=2, values=ramp),
+        # H.264 in FLV with a key frame every 10: decord's frame 119 after a seek is another frame
+        "flv": write_video(d / "h264.flv", n=120, fmt="flv", values=pattern, options={"g": "10"}),
         # FFmpeg's MPEG-PS muxer repeats timestamps here (frames 25-28 stamped t, t+1, t, t+1): a repeated
         # stamp is another frame for every tool
         "ps_repeated": write_video(d / "ps_repeated.mpg", n=150, codec="mpeg2video", fmt="mpeg", bframes=2,
@@ -128,7 +130,7 @@ def test_backend_matrix_generated(vids, extra, capsys):
     refused = {(n, b) for n, b, _ in refusals if "fails" not in _}
     # The refusals the matrix found necessary (decord returns wrong frames there, silently).
     for must in [("ps", "decord"), ("ts", "decord"), ("ts_mpeg2", "decord"), ("avi_audio", "decord"),
-                 ("mpeg4_bf_mp4", "decord"), ("h264_avi", "decord")]:
+                 ("mpeg4_bf_mp4", "decord"), ("h264_avi", "decord"), ("flv", "decord")]:
         assert must in refused
     with capsys.disabled():
         print("\nbackend refusals / failures:\n" + "\n".join(f"  {n}: {b}: {w}" for n, b, w in refusals))
@@ -151,6 +153,9 @@ def test_decord_is_really_wrong_where_refused(extra):
         assert worst > 10, name  # fails (and the rule can go) once decord reads these right
         silent.append(name)
     assert "ps" in silent
+    ref, _ = reference(extra["flv"])  # FLV: the last frame, read after a seek
+    got = decord.VideoReader(extra["flv"], num_threads=1).get_batch([116, 119]).asnumpy()
+    assert np.abs(got[1].astype(float) - ref[119].astype(float)).mean() > 5  # fails once decord reads it right
 
 
 def test_mpeg_ps_times_start_at_the_first_frame(extra):

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import VideoError, native_stderr, reason_of
 from . import Decoded
 
-REFUSED_CONTAINERS = {"mpeg": "MPEG program stream", "mpegts": "MPEG transport stream"}
+REFUSED_CONTAINERS = {"mpeg": "MPEG program stream", "mpegts": "MPEG transport stream",
+                      "flv": "FLV file (the last frame after a seek is another frame)"}
 
 
 def unavailable() -> str:

@@ -51,12 +51,15 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE",
     """``(frame id, av.VideoFrame)`` in presentation order, from the start or from the key frame
     before ``start_tick``.
 
-    The decoder emits frames in presentation order, so ids count output frames. Only the
-    first frame after a seek is placed by its timestamp (looked up in the index); raises
-    :class:`SeekLost` when it cannot be. Timestamps are not trusted beyond that: AVI
-    packets, for one, carry decode-order timestamps (1, 3, 2, ...). Decoding errors
-    propagate: callers decide what a broken stream means. ``threads``: FFmpeg's thread type;
-    ``thread_count`` 0: FFmpeg's choice (one per core; "SLICE" always uses one).
+    The decoder emits frames in presentation order, so ids count output frames. After a seek
+    the first frame is placed by its timestamp (looked up in the index), and every later one
+    must carry the timestamp of the id it is counted as: a decoder that drops frames after a
+    seek (FFmpeg's MPEG-1/2 in program streams does) would shift every id. Raises
+    :class:`SeekLost` when a frame cannot be placed or does not match. AVI is the exception:
+    its packets carry decode-order stamps (1, 3, 2, ...), so there only the first frame is
+    placed (AVI seeks land on its index's key frames). Decoding errors propagate: callers
+    decide what a broken stream means. ``threads``: FFmpeg's thread type; ``thread_count`` 0:
+    FFmpeg's choice (one per core; "SLICE" always uses one).
     """
     import av
 
@@ -68,11 +71,11 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE",
             stream.codec_context.thread_count = 1 if threads == "SLICE" else int(thread_count)
         if start_tick is not None:
             container.seek(int(start_tick), stream=stream, backward=True, any_frame=False)
-        fid = -1
+        fid, check = -1, start_tick is not None and "avi" not in index.container.split(",")
         for frame in container.decode(stream):
-            if fid < 0 and start_tick is not None:
+            if start_tick is not None and (fid < 0 or check):
                 t = frame.pts if frame.pts is not None else frame.dts
-                if t is None or int(t) not in position:
+                if t is None or int(t) not in position or (fid >= 0 and position[int(t)] != fid + 1):
                     raise SeekLost()
                 fid = position[int(t)]
             else:
