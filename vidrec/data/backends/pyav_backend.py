@@ -14,6 +14,10 @@ from ..errors import VideoError, reason_of
 from . import Decoded
 
 SEEK_MARGIN_SECONDS = 2.0  # without key-frame flags: seek this far before the first wanted frame
+# Containers never sought: after a seek in an MPEG program stream FFmpeg stamps the frames wrongly (a frame
+# showing frame 30 carried frame 33's timestamp, so it passed every check) or drops some (tests/data/
+# test_keyframe_seek.py). They are read from the start.
+NEVER_SEEK = {"mpeg": "MPEG program stream"}
 
 
 def unavailable() -> str:
@@ -87,8 +91,8 @@ def seek_tick(index, first: int):
     """Where to start decoding for frame ``first``: the timestamp of the last key frame at or before it
     (one key frame earlier when frames may depend on the previous group of pictures), or None to read
     from the start. Files without key-frame flags fall back to a fixed margin before the frame; files
-    whose frames share timestamps are always read from the start (a seek could not be placed)."""
-    if index.repeated_ticks:
+    whose frames share timestamps, and :data:`NEVER_SEEK` containers, are always read from the start."""
+    if index.repeated_ticks or NEVER_SEEK.keys() & set(index.container.split(",")):
         return None
     if index.keys is None:
         margin = int(SEEK_MARGIN_SECONDS * max(index.fps, 1.0))
