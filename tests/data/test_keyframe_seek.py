@@ -153,3 +153,11 @@ def test_a_frame_dropped_after_a_seek_is_caught(tmp_path, monkeypatch):
     got = pyav_backend.read(path, np.arange(14, 22), index).frames
     assert all(np.array_equal(got[i], ref[i]) for i in range(14, 22))
     assert [r["start_tick"] is None for r in spy.reads] == [False, True]  # a seek, caught, then from the start
+
+
+def test_check_videos_says_when_stamps_repeat(files):
+    from vidrec.data import video_check
+
+    row = video_check.check_one(files["mpeg2_ps_repeated_stamps"])
+    assert row["ok"] and row["frames"] == N and "several frames share a timestamp" in row["reason"]
+    assert "share a timestamp" not in video_check.check_one(files["h264_mp4"])["reason"]

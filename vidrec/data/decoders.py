@@ -216,4 +216,6 @@ def probe(path, backend: Union[str, Sequence[str]] = "decord", fallback: bool = 
     for key in ("fallback_reason", "refused"):
         if key in info:
             res[key] = info[key]
+    if index.repeated_ticks:  # frames right (counted in decoding order), their times approximate
+        res["note"] = "several frames share a timestamp: their times are approximate"
     return res

@@ -33,7 +33,7 @@ def check_one(path: str, timeout: float = 60.0, backend="decord", partial: str =
     try:
         with time_limit(timeout):
             info = probe(path, backend=backend, partial=partial, threads=threads)
-        notes = [info["warning"]] if info["warning"] else []
+        notes = [info[k] for k in ("warning", "note") if info.get(k)]
         if "fallback_reason" in info:
             notes.append("decoded by fallback: " + info["fallback_reason"])
         notes += [f"{k} refused: {v}" for k, v in info.get("refused", {}).items()]
