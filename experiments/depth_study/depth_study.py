@@ -193,16 +193,11 @@ def collect(run_dir: str, run: dict) -> dict:
                 seconds_per_step=round(train_s / steps, 4) if steps and train_s else None)
 
 
-def study_span(out: str, runs: list) -> float:
+def study_span(out: str, records: dict) -> float:
     """Seconds from the start of the first cached run to the end of the last (a cache file is written as
     its run ends): the study's wall time, however many invocations it took (pauses included)."""
-    spans = []
-    for r in runs:
-        path = cache_path(out, r)
-        if os.path.exists(path):
-            with open(path) as f:
-                end = os.path.getmtime(path)
-                spans.append((end - json.load(f)["wall_seconds"], end))
+    spans = [(end - rec["wall_seconds"], end) for rec in records.values()
+             for end in [os.path.getmtime(cache_path(out, rec))]]
     return max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
 
 
@@ -631,7 +626,7 @@ def main(argv=None) -> dict:
         finally:
             if pool is not None:
                 pool.terminate()
-    write_doc(study, records, doc, command, study_span(out, runs) if records else 0.0, jobs, a.opts)
+    write_doc(study, records, doc, command, study_span(out, records), jobs, a.opts)
     print(f"wrote {doc} ({len(records)} of {len(runs)} runs){f'; {len(failed)} failed' if failed else ''}")
     return {"ran": ran, "cached": sorted(set(records) - set(ran)), "failed": failed, "records": records, "doc": doc}
 

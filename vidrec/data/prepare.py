@@ -30,7 +30,7 @@ from .backends.pyav_backend import rotate
 from .decoders import FrameStream, PARTIAL_POLICIES, VideoError, index_video
 from .errors import reason_of
 from ..utils.io import atomic_output, atomic_write_text, remove_stale_temp_files
-from ..utils.parallel import default_workers, process_map
+from ..utils.parallel import codec_threads, default_workers, process_map
 from ..utils.text import plural
 from ..utils.time_limit import TimeLimitExceeded, time_limit
 
@@ -295,7 +295,7 @@ def prepare_videos(items: Sequence[Tuple[str, str]], out_dir: str, settings: Set
     planned = output_paths(items, out_dir)
     todo = [(s, o, settings) for s, o, why in planned if not why]
     workers = workers or default_workers(len(todo))
-    todo = [(*job, 0 if workers == 1 else 1, timeout) for job in todo]  # codec threads: auto, or one per process
+    todo = [(*job, codec_threads(workers), timeout) for job in todo]
     done = iter(process_map(_prepare_star, todo, workers, progress, desc="preparing videos"))
     rows = []
     for source, output, why in planned:

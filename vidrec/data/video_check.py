@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from .decoders import VideoError, probe
 from .lists import VIDEO_EXTS
-from ..utils.parallel import default_workers, process_map
+from ..utils.parallel import codec_threads, default_workers, process_map
 from ..utils.time_limit import TimeLimitExceeded, time_limit
 from ..utils.text import plural
 
@@ -73,9 +73,8 @@ def check_videos(paths: Iterable[str], workers: int = 0, timeout: float = 60.0, 
     report and the quarantine list (failed paths, one per line); logs a summary."""
     paths = [str(p) for p in paths]
     workers = workers or default_workers(len(paths))
-    threads = 0 if workers == 1 else 1  # decoder threads: auto, or one per process (not cores x cores)
-    rows = process_map(_check_star, [(p, timeout, backend, partial, threads) for p in paths], workers, progress,
-                       desc="checking videos")
+    rows = process_map(_check_star, [(p, timeout, backend, partial, codec_threads(workers)) for p in paths],
+                       workers, progress, desc="checking videos")
     if report:
         write_report(rows, report)
     if quarantine:

@@ -13,6 +13,12 @@ def default_workers(n_items: int) -> int:
     return max(1, min(n_items, available_cores()))
 
 
+def codec_threads(workers: int) -> int:
+    """Decoder/encoder threads for each of ``workers`` processes: FFmpeg's choice (one per core) when
+    alone, else one each (not cores x cores threads)."""
+    return 0 if workers == 1 else 1
+
+
 def process_map(fn: Callable, items: Sequence, workers: int = 0, progress: bool = True, desc: str = "",
                 unit: str = "video") -> List:
     """``[fn(x) for x in items]`` (input order) over ``workers`` processes (0: one per CPU), with a

@@ -6,7 +6,7 @@ that breaks mid-way keeps the frames decoded before the break.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, Tuple
+from typing import Iterator, Tuple
 
 import numpy as np
 
@@ -67,24 +67,33 @@ def decoded_frames(path: str, index, start_tick=None, threads: str = "SLICE",
     """
     import av
 
-    position: Dict[int, int] = {int(t): i for i, t in enumerate(index.ticks)} if start_tick is not None else {}
     with av.open(path, metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = threads
-        if threads == "SLICE" or thread_count:
-            stream.codec_context.thread_count = 1 if threads == "SLICE" else int(thread_count)
+        if threads == "SLICE":
+            stream.codec_context.thread_count = 1
+        elif thread_count:
+            stream.codec_context.thread_count = int(thread_count)
         if start_tick is not None:
             container.seek(int(start_tick), stream=stream, backward=True, any_frame=False)
         fid, check = -1, start_tick is not None and "avi" not in index.container.split(",")
         for frame in container.decode(stream):
-            if start_tick is not None and (fid < 0 or check):
-                t = frame.pts if frame.pts is not None else frame.dts
-                if t is None or int(t) not in position or (fid >= 0 and position[int(t)] != fid + 1):
-                    raise SeekLost()
-                fid = position[int(t)]
-            else:
+            if start_tick is None or (fid >= 0 and not check):
                 fid += 1
+            else:
+                t = frame.pts if frame.pts is not None else frame.dts
+                at = -1 if t is None else frame_id(index, int(t))
+                if at < 0 or (fid >= 0 and at != fid + 1):
+                    raise SeekLost()
+                fid = at
             yield fid, frame
+
+
+def frame_id(index, tick: int) -> int:
+    """The id of the frame stamped ``tick`` in the index (-1: none is): a binary search of the sorted
+    stamps, not a table built for every read."""
+    i = int(np.searchsorted(index.ticks, tick))
+    return i if i < index.ticks.size and int(index.ticks[i]) == tick else -1
 
 
 def seek_tick(index, first: int):
